@@ -1,0 +1,13 @@
+//! Premises: the platform layer, the catalog of functions and the domain modules.
+//!
+//! `platform` knows nothing about rooms or locks; each domain module holds its
+//! types, service functions and handlers; `catalog` lists every Lambda function.
+
+pub mod catalog;
+pub mod health;
+pub mod platform;
+
+pub use platform::app::App;
+
+/// Error type of the function binaries' `main`.
+pub type Error = lambda_runtime::Error;

@@ -1,0 +1,88 @@
+//! The process state: configuration and the clients built from it, once.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::platform::clock::Clock;
+use crate::platform::config::{Config, DevicesBackend, QueueBackend, StoreBackend};
+use crate::platform::devices::{self, Devices, broker::BrokerHandle};
+use crate::platform::http::auth::{RejectAll, TokenVerifier};
+use crate::platform::queue::{self, Queue};
+use crate::platform::store::{self, Store};
+
+/// Everything a handler needs, built once per process and shared by reference.
+pub struct App {
+    pub config: Config,
+    pub clock: Clock,
+    pub store: Store,
+    pub queue: Queue,
+    pub devices: Devices,
+    /// Checks bearer tokens for routes that require them (the identity module installs its own).
+    pub auth: Arc<dyn TokenVerifier>,
+}
+
+/// What the local stack provides that Lambda does not.
+#[derive(Default)]
+pub struct LocalParts {
+    /// The embedded MQTT broker, required when devices are local.
+    pub broker: Option<BrokerHandle>,
+}
+
+impl App {
+    /// Builds the state from the environment, as a Lambda function does at cold start.
+    pub async fn from_env() -> anyhow::Result<&'static App> {
+        let config = Config::from_env()?;
+        let app = App::build(config, Clock::System, LocalParts::default()).await?;
+        Ok(Box::leak(Box::new(app)))
+    }
+
+    pub async fn build(config: Config, clock: Clock, local: LocalParts) -> anyhow::Result<App> {
+        let needs_aws = config.store == StoreBackend::Dynamodb
+            || config.queue == QueueBackend::Sqs
+            || config.devices == DevicesBackend::Aws;
+        let sdk = if needs_aws { Some(aws_config::load_from_env().await) } else { None };
+        let sdk_ref = || sdk.as_ref().context("AWS SDK configuration missing");
+
+        let store = match config.store {
+            StoreBackend::Embedded => {
+                std::fs::create_dir_all(&config.data_dir)
+                    .with_context(|| format!("PREMISES_DATA_DIR: cannot create {}", config.data_dir.display()))?;
+                Store::Embedded(store::embedded::EmbeddedStore::open(
+                    &config.data_dir.join("store.sqlite"),
+                    clock.clone(),
+                )?)
+            }
+            StoreBackend::Dynamodb => Store::Dynamo(store::dynamo::DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(sdk_ref()?),
+                config.table_name.clone(),
+                clock.clone(),
+            )),
+        };
+        let queue = match config.queue {
+            QueueBackend::Embedded => {
+                std::fs::create_dir_all(&config.data_dir)
+                    .with_context(|| format!("PREMISES_DATA_DIR: cannot create {}", config.data_dir.display()))?;
+                Queue::Embedded(queue::embedded::EmbeddedQueue::open(
+                    &config.data_dir.join("queue.sqlite"),
+                    clock.clone(),
+                    crate::catalog::QUEUES,
+                )?)
+            }
+            QueueBackend::Sqs => {
+                Queue::Sqs(queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(sdk_ref()?), config.queue_urls.clone()))
+            }
+        };
+        let devices = match config.devices {
+            DevicesBackend::Local => {
+                let broker = local.broker.context(
+                    "PREMISES_DEVICES=local needs the embedded MQTT broker of the local stack; use PREMISES_DEVICES=aws here",
+                )?;
+                Devices::Local(devices::local::LocalDevices::new(broker, store.clone()))
+            }
+            DevicesBackend::Aws => Devices::Aws(devices::aws::AwsDevices::new(sdk_ref()?, config.iot_endpoint.clone())),
+        };
+
+        Ok(App { config, clock, store, queue, devices, auth: Arc::new(RejectAll) })
+    }
+}

@@ -1,0 +1,3 @@
+//! Embedded MQTT broker (stub).
+#[derive(Clone)]
+pub struct BrokerHandle;

@@ -1,0 +1,40 @@
+//! Bearer-token hooks. The platform only extracts the token and enforces the
+//! catalog's requirement; verifying tokens belongs to the identity module,
+//! which installs its [`TokenVerifier`] in the [`App`](crate::App).
+
+use super::{ApiError, Request};
+
+/// Who a verified token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: String,
+    pub role: String,
+}
+
+/// Verifies an access token (the part after `Bearer `).
+pub trait TokenVerifier: Send + Sync {
+    fn verify(&self, token: &str) -> Result<Principal, ApiError>;
+}
+
+/// The verifier until the identity module installs one: no token is valid.
+pub struct RejectAll;
+
+impl TokenVerifier for RejectAll {
+    fn verify(&self, _token: &str) -> Result<Principal, ApiError> {
+        Err(ApiError::unauthorized("token_not_valid", "Given token not valid for any token type"))
+    }
+}
+
+/// The bearer token of the `Authorization` header, if any.
+pub fn bearer_token(req: &Request) -> Option<&str> {
+    let value = req.headers().get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+/// The principal the pipeline attached to an authenticated request.
+pub fn principal(req: &Request) -> Result<&Principal, ApiError> {
+    req.extensions()
+        .get::<Principal>()
+        .ok_or_else(|| ApiError::unauthorized("not_authenticated", "Authentication credentials were not provided."))
+}

@@ -1,0 +1,48 @@
+//! The Lambda entry points: one runner per trigger kind, chosen by the
+//! function's catalog entry. A binary in `functions/` is `run("<name>")`.
+
+use std::convert::Infallible;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+use crate::App;
+use crate::catalog::{self, Trigger};
+use crate::platform::{http, telemetry};
+
+/// Runs the catalog function `name` under the Lambda runtime.
+pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
+    telemetry::init_lambda();
+    let function = catalog::get(name).ok_or_else(|| format!("no catalog entry named {name:?}"))?;
+    let app = App::from_env().await.map_err(|e| format!("{e:#}"))?;
+    match &function.trigger {
+        Trigger::Http { .. } => {
+            lambda_http::run(lambda_http::service_fn(move |req| async move {
+                Ok::<_, Infallible>(http::dispatch(app, function, req).await)
+            }))
+            .await
+        }
+        Trigger::Queue { handler, .. } => {
+            let handler = *handler;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+                Ok::<_, Infallible>(handler(app, event.payload).await)
+            }))
+            .await
+        }
+        Trigger::IotRule { handler, .. } => {
+            let handler = *handler;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+                handler(app, event.payload).await.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+            }))
+            .await
+        }
+        Trigger::Schedule { handler, .. } => {
+            let handler = *handler;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
+                handler(app, event.payload).await.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+            }))
+            .await
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The platform layer: configuration, telemetry, storage, queues, devices,
+//! HTTP plumbing and the Lambda entry points. Domain-agnostic.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod devices;
+pub mod http;
+pub mod lambda;
+pub mod queue;
+pub mod store;
+pub mod telemetry;

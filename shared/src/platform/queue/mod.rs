@@ -1,0 +1,98 @@
+//! Queues: producers send messages; consumers receive them as SQS events.
+//!
+//! [`sqs::SqsQueue`] sends to Amazon SQS; [`embedded::EmbeddedQueue`] is a
+//! durable SQLite-backed queue for the local stack with SQS's delivery
+//! semantics (at-least-once, visibility timeout, redrive to a dead-letter
+//! queue after `max_receive_count` receives). [`batch`] turns an SQS event
+//! into per-message handling with partial batch failures.
+
+pub mod batch;
+pub mod embedded;
+pub mod sqs;
+
+/// A queue as the catalog declares it; `template.yaml` declares the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDef {
+    /// Logical name (`bank-transactions`); also the SQS queue name's suffix.
+    pub name: &'static str,
+    /// Seconds a received message stays invisible to other consumers.
+    pub visibility_timeout_secs: u32,
+    /// Receives after which a message moves to the dead-letter queue `<name>-dlq`.
+    pub max_receive_count: u32,
+    /// FIFO queue (ordering per group id, deduplication).
+    pub fifo: bool,
+}
+
+impl QueueDef {
+    pub fn dlq_name(&self) -> String {
+        format!("{}-dlq", self.name)
+    }
+}
+
+/// A message to send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutMessage {
+    pub body: String,
+    /// Messages with the same id sent within 5 minutes are delivered once.
+    pub dedup_id: Option<String>,
+    /// FIFO ordering group.
+    pub group_id: Option<String>,
+}
+
+impl OutMessage {
+    pub fn new(body: impl Into<String>) -> Self {
+        OutMessage { body: body.into(), ..Default::default() }
+    }
+
+    /// A JSON body.
+    pub fn json<T: serde::Serialize>(value: &T) -> Result<Self, QueueError> {
+        serde_json::to_string(value)
+            .map(Self::new)
+            .map_err(|e| QueueError::Invalid(format!("message does not serialize: {e}")))
+    }
+
+    pub fn dedup_id(mut self, id: impl Into<String>) -> Self {
+        self.dedup_id = Some(id.into());
+        self
+    }
+
+    pub fn group_id(mut self, id: impl Into<String>) -> Self {
+        self.group_id = Some(id.into());
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("unknown queue {0:?}")]
+    UnknownQueue(String),
+    #[error("invalid message: {0}")]
+    Invalid(String),
+    #[error("queue backend failed")]
+    Backend(#[source] anyhow::Error),
+}
+
+/// The queue producer used by the process, chosen by configuration.
+#[derive(Clone)]
+pub enum Queue {
+    Embedded(embedded::EmbeddedQueue),
+    Sqs(sqs::SqsQueue),
+}
+
+impl Queue {
+    /// Sends one message; returns its message id.
+    pub async fn send(&self, queue: &str, message: OutMessage) -> Result<String, QueueError> {
+        match self {
+            Queue::Embedded(q) => q.send(queue, message).await,
+            Queue::Sqs(q) => q.send(queue, message).await,
+        }
+    }
+
+    /// Sends many messages (SQS batches of 10 under the hood); all or an error.
+    pub async fn send_batch(&self, queue: &str, messages: Vec<OutMessage>) -> Result<Vec<String>, QueueError> {
+        match self {
+            Queue::Embedded(q) => q.send_batch(queue, messages).await,
+            Queue::Sqs(q) => q.send_batch(queue, messages).await,
+        }
+    }
+}

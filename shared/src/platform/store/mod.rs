@@ -1,0 +1,448 @@
+//! The store: a narrow, DynamoDB-shaped interface over one table.
+//!
+//! Domain code uses typed keys, conditions and updates; no expression strings
+//! leave this module. Two implementations share the semantics checked by the
+//! conformance suite (`shared/tests/store_conformance.rs`):
+//! [`dynamo::DynamoStore`] on DynamoDB and [`embedded::EmbeddedStore`] on SQLite.
+//!
+//! Conventions:
+//! - key attributes (`PK`, `SK`, `GSI1PK`, `GSI1SK`, `GSI2PK`, `GSI2SK`) are strings;
+//!   sort order is byte order of their UTF-8 encoding, as in DynamoDB;
+//! - the TTL attribute `expires_at` holds epoch seconds; reads (get, query)
+//!   never return an item whose `expires_at` is at or before now, but
+//!   conditions still see it until it is swept, as in DynamoDB. Use
+//!   [`Cond::absent_or_expired`] when an expired item should count as absent.
+
+pub mod dynamo;
+pub mod embedded;
+
+use std::collections::HashMap;
+
+pub use serde_dynamo::{AttributeValue as Value, Item};
+
+use crate::platform::clock::Clock;
+
+/// The one table's shape. The local stack, the tests and `template.yaml` all
+/// declare exactly this (a test compares the template to it).
+#[derive(Debug)]
+pub struct TableDef {
+    pub pk: &'static str,
+    pub sk: &'static str,
+    pub indexes: &'static [IndexDef],
+    pub ttl_attribute: &'static str,
+}
+
+#[derive(Debug)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub pk: &'static str,
+    pub sk: &'static str,
+}
+
+pub const TABLE: TableDef = TableDef {
+    pk: "PK",
+    sk: "SK",
+    indexes: &[
+        IndexDef { name: "GSI1", pk: "GSI1PK", sk: "GSI1SK" },
+        IndexDef { name: "GSI2", pk: "GSI2PK", sk: "GSI2SK" },
+    ],
+    ttl_attribute: "expires_at",
+};
+
+/// Most writes a transaction may carry (DynamoDB's limit).
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// An item's primary key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Key { pk: pk.into(), sk: sk.into() }
+    }
+
+    /// The key of an item, if it has string `PK` and `SK`.
+    pub fn of(item: &Item) -> Option<Key> {
+        match (item.get(TABLE.pk), item.get(TABLE.sk)) {
+            (Some(Value::S(pk)), Some(Value::S(sk))) => Some(Key::new(pk.clone(), sk.clone())),
+            _ => None,
+        }
+    }
+
+    /// The key as item attributes, to start building an item.
+    pub fn to_item(&self) -> Item {
+        let mut item = Item::default();
+        item.insert(TABLE.pk.to_string(), Value::S(self.pk.clone()));
+        item.insert(TABLE.sk.to_string(), Value::S(self.sk.clone()));
+        item
+    }
+}
+
+/// Which key schema a query reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Index {
+    #[default]
+    Table,
+    Gsi1,
+    Gsi2,
+}
+
+impl Index {
+    /// (partition attribute, sort attribute, DynamoDB index name)
+    pub fn attributes(self) -> (&'static str, &'static str, Option<&'static str>) {
+        match self {
+            Index::Table => (TABLE.pk, TABLE.sk, None),
+            Index::Gsi1 => (TABLE.indexes[0].pk, TABLE.indexes[0].sk, Some(TABLE.indexes[0].name)),
+            Index::Gsi2 => (TABLE.indexes[1].pk, TABLE.indexes[1].sk, Some(TABLE.indexes[1].name)),
+        }
+    }
+}
+
+/// A condition on the current item. Attribute names are top-level attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cond {
+    Exists(String),
+    NotExists(String),
+    Eq(String, Value),
+    Ne(String, Value),
+    Lt(String, Value),
+    Le(String, Value),
+    Gt(String, Value),
+    Ge(String, Value),
+    BeginsWith(String, String),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+}
+
+impl Cond {
+    /// The item exists.
+    pub fn item_exists() -> Cond {
+        Cond::Exists(TABLE.pk.to_string())
+    }
+
+    /// No item has this key.
+    pub fn item_absent() -> Cond {
+        Cond::NotExists(TABLE.pk.to_string())
+    }
+
+    /// No live item has this key: absent, or past its TTL at `now_secs`.
+    pub fn absent_or_expired(now_secs: i64) -> Cond {
+        Cond::Or(vec![Cond::item_absent(), Cond::Le(TABLE.ttl_attribute.to_string(), Value::N(now_secs.to_string()))])
+    }
+
+    pub fn exists(name: impl Into<String>) -> Cond {
+        Cond::Exists(name.into())
+    }
+    pub fn not_exists(name: impl Into<String>) -> Cond {
+        Cond::NotExists(name.into())
+    }
+    pub fn eq(name: impl Into<String>, v: Value) -> Cond {
+        Cond::Eq(name.into(), v)
+    }
+    pub fn ne(name: impl Into<String>, v: Value) -> Cond {
+        Cond::Ne(name.into(), v)
+    }
+    pub fn lt(name: impl Into<String>, v: Value) -> Cond {
+        Cond::Lt(name.into(), v)
+    }
+    pub fn le(name: impl Into<String>, v: Value) -> Cond {
+        Cond::Le(name.into(), v)
+    }
+    pub fn gt(name: impl Into<String>, v: Value) -> Cond {
+        Cond::Gt(name.into(), v)
+    }
+    pub fn ge(name: impl Into<String>, v: Value) -> Cond {
+        Cond::Ge(name.into(), v)
+    }
+    pub fn begins_with(name: impl Into<String>, prefix: impl Into<String>) -> Cond {
+        Cond::BeginsWith(name.into(), prefix.into())
+    }
+    pub fn and(self, other: Cond) -> Cond {
+        match self {
+            Cond::And(mut all) => {
+                all.push(other);
+                Cond::And(all)
+            }
+            first => Cond::And(vec![first, other]),
+        }
+    }
+    pub fn or(self, other: Cond) -> Cond {
+        match self {
+            Cond::Or(mut any) => {
+                any.push(other);
+                Cond::Or(any)
+            }
+            first => Cond::Or(vec![first, other]),
+        }
+    }
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(self) -> Cond {
+        Cond::Not(Box::new(self))
+    }
+}
+
+/// One action of an update.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpdateAction {
+    Set(String, Value),
+    /// Set only when the attribute is absent (`if_not_exists`).
+    SetIfNotExists(String, Value),
+    /// Add to a number (absent counts as 0). Negative to subtract.
+    Add(String, i64),
+    Remove(String),
+}
+
+/// A typed update: a list of actions applied together.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Update {
+    pub actions: Vec<UpdateAction>,
+}
+
+impl Update {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn set(mut self, name: impl Into<String>, v: Value) -> Self {
+        self.actions.push(UpdateAction::Set(name.into(), v));
+        self
+    }
+    pub fn set_if_not_exists(mut self, name: impl Into<String>, v: Value) -> Self {
+        self.actions.push(UpdateAction::SetIfNotExists(name.into(), v));
+        self
+    }
+    pub fn add(mut self, name: impl Into<String>, by: i64) -> Self {
+        self.actions.push(UpdateAction::Add(name.into(), by));
+        self
+    }
+    pub fn remove(mut self, name: impl Into<String>) -> Self {
+        self.actions.push(UpdateAction::Remove(name.into()));
+        self
+    }
+}
+
+/// A condition on the sort key of a query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SkCond {
+    Eq(String),
+    Lt(String),
+    Le(String),
+    Gt(String),
+    Ge(String),
+    /// Inclusive on both ends.
+    Between(String, String),
+    BeginsWith(String),
+}
+
+/// A query of one partition of the table or an index.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    pub sk: Option<SkCond>,
+    /// Ascending sort-key order when true (the default), descending otherwise.
+    pub descending: bool,
+    /// Most items per page (the implementation may return fewer).
+    pub limit: Option<u32>,
+    /// The `cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Query {
+    pub fn partition(pk: impl Into<String>) -> Self {
+        Query { pk: pk.into(), ..Default::default() }
+    }
+    pub fn index(mut self, index: Index) -> Self {
+        self.index = index;
+        self
+    }
+    pub fn sk(mut self, cond: SkCond) -> Self {
+        self.sk = Some(cond);
+        self
+    }
+    pub fn descending(mut self) -> Self {
+        self.descending = true;
+        self
+    }
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+    pub fn after(mut self, cursor: Option<String>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+}
+
+/// One page of a query; `cursor` is `Some` when more items may follow.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub cursor: Option<String>,
+}
+
+/// One write of a transaction.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Put {
+        item: Item,
+        cond: Option<Cond>,
+    },
+    Update {
+        key: Key,
+        update: Update,
+        cond: Option<Cond>,
+    },
+    Delete {
+        key: Key,
+        cond: Option<Cond>,
+    },
+    /// Writes nothing; the transaction fails unless the condition holds.
+    Check {
+        key: Key,
+        cond: Cond,
+    },
+}
+
+impl Write {
+    pub fn key(&self) -> Option<Key> {
+        match self {
+            Write::Put { item, .. } => Key::of(item),
+            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => Some(key.clone()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A single write's condition did not hold; nothing changed.
+    #[error("the condition of the write did not hold")]
+    ConditionFailed,
+    /// A transaction was cancelled because these writes' conditions did not
+    /// hold (indexes into the transaction's writes); nothing was written.
+    #[error("transaction cancelled: the condition of write(s) {failed:?} did not hold")]
+    TransactionCanceled { failed: Vec<usize> },
+    /// Another transaction touched the same items; retrying may succeed.
+    #[error("transaction conflicted with a concurrent write")]
+    Conflict,
+    /// The request itself is malformed (missing keys, too many writes, the same item twice).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    /// A cursor that this store did not produce.
+    #[error("the pagination cursor is not valid")]
+    BadCursor,
+    #[error("store backend failed")]
+    Backend(#[source] anyhow::Error),
+}
+
+impl StoreError {
+    /// True when a condition (single or in a transaction) failed.
+    pub fn is_condition_failed(&self) -> bool {
+        matches!(self, StoreError::ConditionFailed | StoreError::TransactionCanceled { .. })
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store used by the process, chosen by configuration.
+#[derive(Clone)]
+pub enum Store {
+    Embedded(embedded::EmbeddedStore),
+    Dynamo(dynamo::DynamoStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Embedded($s) => $call,
+            Store::Dynamo($s) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Creates the table (and its indexes and TTL) when missing.
+    pub async fn ensure_table(&self) -> Result<()> {
+        dispatch!(self, s => s.ensure_table().await)
+    }
+
+    pub async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        dispatch!(self, s => s.get(key).await)
+    }
+
+    /// Writes the whole item (it must carry `PK` and `SK`).
+    pub async fn put(&self, item: Item, cond: Option<Cond>) -> Result<()> {
+        dispatch!(self, s => s.put(item, cond).await)
+    }
+
+    /// Applies the update (creating the item if absent, as DynamoDB does) and
+    /// returns the item as it is afterwards.
+    pub async fn update(&self, key: &Key, update: Update, cond: Option<Cond>) -> Result<Item> {
+        dispatch!(self, s => s.update(key, update, cond).await)
+    }
+
+    /// Deletes the item and returns it as it was, if it existed.
+    pub async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>> {
+        dispatch!(self, s => s.delete(key, cond).await)
+    }
+
+    pub async fn query(&self, query: Query) -> Result<Page> {
+        dispatch!(self, s => s.query(query).await)
+    }
+
+    /// Up to [`MAX_TRANSACTION_ITEMS`] writes on distinct items: all or nothing.
+    pub async fn transact(&self, writes: Vec<Write>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        if writes.len() > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::Invalid(format!(
+                "a transaction holds at most {MAX_TRANSACTION_ITEMS} writes, got {}",
+                writes.len()
+            )));
+        }
+        let mut keys = std::collections::HashSet::new();
+        for (i, w) in writes.iter().enumerate() {
+            let key = w.key().ok_or_else(|| StoreError::Invalid(format!("write {i} has no PK/SK")))?;
+            if !keys.insert(key.clone()) {
+                return Err(StoreError::Invalid(format!("write {i} touches {key:?} a second time")));
+            }
+        }
+        dispatch!(self, s => s.transact(writes).await)
+    }
+
+    pub fn clock(&self) -> &Clock {
+        dispatch!(self, s => s.clock())
+    }
+}
+
+/// A string value.
+pub fn s(v: impl Into<String>) -> Value {
+    Value::S(v.into())
+}
+
+/// A number value (money and counters are integers).
+pub fn n(v: i64) -> Value {
+    Value::N(v.to_string())
+}
+
+/// Converts a serializable value into an item (`serde_dynamo`).
+pub fn to_item<T: serde::Serialize>(value: &T) -> Result<Item> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Invalid(format!("cannot store value: {e}")))
+}
+
+/// Reads an item back into its type (`serde_dynamo`).
+pub fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Backend(anyhow::anyhow!("stored item does not parse: {e}")))
+}
+
+/// Whether an item has passed its TTL at `now_secs`.
+pub fn is_expired(item: &HashMap<String, Value>, now_secs: i64) -> bool {
+    match item.get(TABLE.ttl_attribute) {
+        Some(Value::N(n)) => n.parse::<f64>().map(|t| t <= now_secs as f64).unwrap_or(false),
+        _ => false,
+    }
+}
