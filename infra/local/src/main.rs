@@ -1,1 +1,104 @@
-fn main() {}
+//! `premises`: the local stack (`cargo run`) and its operations.
+//!
+//! ```text
+//! premises [serve]          serve every catalog function (HTTP, MQTT, queues, schedules)
+//! premises run-job <name>   run a scheduled job now
+//! premises functions        list the catalog
+//! ```
+
+use std::process::ExitCode;
+
+use premises_local::{Options, Stack, build_app, run_job};
+use shared::catalog::{self, Trigger};
+use shared::platform::clock::Clock;
+use shared::platform::config::Config;
+use shared::platform::telemetry;
+
+const USAGE: &str = "usage: premises [serve | run-job <name> | functions | help]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemetry::init_local();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] | ["serve"] => serve().await,
+        ["run-job", name] => job(name).await,
+        ["functions"] => {
+            list();
+            Ok(())
+        }
+        ["help" | "-h" | "--help"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("premises: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let stack = Stack::start(config, Clock::System, Options::default()).await?;
+    let c = &stack.app.config;
+    println!("premises {} (store: {:?}, data: {})", env!("CARGO_PKG_VERSION"), c.store, c.data_dir.display());
+    println!("HTTP  http://{}", stack.http_addr);
+    if let Some(mqtt) = stack.mqtt_addr {
+        println!("MQTT  mqtt://{mqtt}");
+    }
+    shutdown_signal().await;
+    println!("stopping: draining in-flight work");
+    stack.stop().await;
+    println!("stopped");
+    Ok(())
+}
+
+async fn job(name: &str) -> anyhow::Result<()> {
+    let mut config = Config::from_env()?;
+    // A one-off job must not fight a running stack for its ports.
+    config.mqtt_addr.set_port(0);
+    let app = build_app(config, Clock::System, catalog::QUEUES, None, None).await?;
+    run_job(app, catalog::functions(), name).await?;
+    println!("{name}: done");
+    Ok(())
+}
+
+fn list() {
+    for f in catalog::functions() {
+        let trigger = match &f.trigger {
+            Trigger::Http { method, path, .. } => format!("{method} {path}"),
+            Trigger::Queue { queue, .. } => format!("queue {}", queue.name),
+            Trigger::IotRule { sql, .. } => format!("iot {sql}"),
+            Trigger::Schedule { expression, .. } => format!("schedule {expression}"),
+        };
+        println!("{:<32} {trigger}", f.name);
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -6,9 +6,9 @@ use anyhow::Context;
 
 use crate::platform::clock::Clock;
 use crate::platform::config::{Config, DevicesBackend, QueueBackend, StoreBackend};
-use crate::platform::devices::{self, Devices, broker::BrokerHandle};
+use crate::platform::devices::{self, Devices, broker};
 use crate::platform::http::auth::{RejectAll, TokenVerifier};
-use crate::platform::queue::{self, Queue};
+use crate::platform::queue::{self, Queue, QueueDef};
 use crate::platform::store::{self, Store};
 
 /// Everything a handler needs, built once per process and shared by reference.
@@ -22,11 +22,20 @@ pub struct App {
     pub auth: Arc<dyn TokenVerifier>,
 }
 
-/// What the local stack provides that Lambda does not.
-#[derive(Default)]
+/// How the local stack and tests build the state, where Lambda differs.
 pub struct LocalParts {
-    /// The embedded MQTT broker, required when devices are local.
-    pub broker: Option<BrokerHandle>,
+    /// Start the embedded MQTT broker on `config.mqtt_addr` (local devices need it).
+    pub start_broker: bool,
+    /// Queues the embedded queue knows.
+    pub queues: &'static [QueueDef],
+    /// AWS SDK configuration to use instead of the environment's (tests point it at local engines).
+    pub sdk: Option<aws_config::SdkConfig>,
+}
+
+impl Default for LocalParts {
+    fn default() -> Self {
+        LocalParts { start_broker: false, queues: crate::catalog::QUEUES, sdk: None }
+    }
 }
 
 impl App {
@@ -41,7 +50,11 @@ impl App {
         let needs_aws = config.store == StoreBackend::Dynamodb
             || config.queue == QueueBackend::Sqs
             || config.devices == DevicesBackend::Aws;
-        let sdk = if needs_aws { Some(aws_config::load_from_env().await) } else { None };
+        let sdk = match local.sdk {
+            Some(sdk) => Some(sdk),
+            None if needs_aws => Some(aws_config::load_from_env().await),
+            None => None,
+        };
         let sdk_ref = || sdk.as_ref().context("AWS SDK configuration missing");
 
         let store = match config.store {
@@ -66,7 +79,7 @@ impl App {
                 Queue::Embedded(queue::embedded::EmbeddedQueue::open(
                     &config.data_dir.join("queue.sqlite"),
                     clock.clone(),
-                    crate::catalog::QUEUES,
+                    local.queues,
                 )?)
             }
             QueueBackend::Sqs => {
@@ -75,9 +88,14 @@ impl App {
         };
         let devices = match config.devices {
             DevicesBackend::Local => {
-                let broker = local.broker.context(
-                    "PREMISES_DEVICES=local needs the embedded MQTT broker of the local stack; use PREMISES_DEVICES=aws here",
-                )?;
+                anyhow::ensure!(
+                    local.start_broker,
+                    "PREMISES_DEVICES=local needs the embedded MQTT broker of the local stack; use PREMISES_DEVICES=aws here"
+                );
+                let auth = broker::BrokerAuth { store: store.clone(), allow_anonymous: config.mqtt_allow_anonymous };
+                let broker = broker::start(config.mqtt_addr, auth)
+                    .await
+                    .with_context(|| format!("PREMISES_MQTT_ADDR: cannot start the MQTT broker on {}", config.mqtt_addr))?;
                 Devices::Local(devices::local::LocalDevices::new(broker, store.clone()))
             }
             DevicesBackend::Aws => Devices::Aws(devices::aws::AwsDevices::new(sdk_ref()?, config.iot_endpoint.clone())),

@@ -13,7 +13,10 @@ fn engine(var: &str) -> Option<String> {
         Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
         _ => {
             let required = std::env::var("PREMISES_TEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1");
-            assert!(!required, "{var} is not set but PREMISES_TEST_REQUIRE_ENGINES=1: start the engines (make test does)");
+            assert!(
+                !required,
+                "{var} is not set but PREMISES_TEST_REQUIRE_ENGINES=1: start the engines (make test does)"
+            );
             eprintln!("skipping the run that needs {var}: not set (make test sets it)");
             None
         }

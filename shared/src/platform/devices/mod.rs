@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod broker;
 pub mod local;
+pub mod rules;
 
 use serde::{Deserialize, Serialize};
 

@@ -249,7 +249,8 @@ fn admit(app: &App, function: &Function, mut req: Request) -> Result<Request> {
     Ok(req)
 }
 
-fn preflight() -> Response {
+/// The answer to a CORS preflight (`OPTIONS`) request.
+pub fn preflight() -> Response {
     let mut r = http::Response::new(Body::Empty);
     *r.status_mut() = StatusCode::NO_CONTENT;
     let h = r.headers_mut();
@@ -259,8 +260,8 @@ fn preflight() -> Response {
     r
 }
 
-/// CORS and security headers on every response.
-fn decorate(cors_origin: &str, origin: Option<HeaderValue>, response: &mut Response) {
+/// CORS and security headers on every response (also the local stack's own 404/405).
+pub fn decorate(cors_origin: &str, origin: Option<HeaderValue>, response: &mut Response) {
     let h = response.headers_mut();
     let allow = if cors_origin == "*" {
         Some(HeaderValue::from_static("*"))

@@ -446,3 +446,27 @@ pub fn is_expired(item: &HashMap<String, Value>, now_secs: i64) -> bool {
         _ => false,
     }
 }
+
+/// A query cursor, shared by both stores: the last evaluated key (table keys,
+/// plus the index keys for an index query) as DynamoDB JSON, base64url
+/// without padding. It is what DynamoDB calls `LastEvaluatedKey`.
+fn encode_cursor(key: &HashMap<String, Value>) -> String {
+    use base64::Engine;
+    // A map of strings to attribute values always serializes.
+    let json = serde_json::to_vec(key).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+/// Reads a cursor back for `query`: exactly the key attributes of the queried
+/// index, all strings, in the queried partition; anything else is [`StoreError::BadCursor`].
+fn decode_cursor(cursor: &str, query: &Query) -> Result<HashMap<String, Value>> {
+    use base64::Engine;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::BadCursor)?;
+    let key: HashMap<String, Value> = serde_json::from_slice(&json).map_err(|_| StoreError::BadCursor)?;
+    let (index_pk, index_sk, _) = query.index.attributes();
+    let expected = [TABLE.pk, TABLE.sk, index_pk, index_sk];
+    let well_formed = key.keys().all(|name| expected.contains(&name.as_str()))
+        && expected.iter().all(|name| matches!(key.get(*name), Some(Value::S(_))))
+        && matches!(key.get(index_pk), Some(Value::S(pk)) if *pk == query.pk);
+    if well_formed { Ok(key) } else { Err(StoreError::BadCursor) }
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# `make test`: everything CI checks, in order, stopping at the first failure.
+#
+#  1. tools      install into .tools/ what is missing (scripts/tools.sh test)
+#  2. engines    start DynamoDB Local and moto server on free loopback ports;
+#                they are stopped on exit, failure and Ctrl-C
+#  3. fmt        cargo fmt --all -- --check
+#  4. clippy     cargo clippy --workspace --all-targets -- -D warnings
+#  5. build      cargo build --workspace (function binaries, local stack)
+#  6. test       cargo test --workspace, with PREMISES_TEST_* pointing the
+#                adapter suites at the engines (each suite runs embedded and
+#                against the engine)
+#  7. smoke      the real `health` binary under a Lambda Runtime API stand-in
+#  8. template   cfn-lint and sam validate --lint on template.yaml
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TOOLS="$ROOT/.tools"
+LOGS="$TOOLS/logs"
+VENV="$TOOLS/venv"
+
+STEPS=()
+PIDS=()
+STARTED=$SECONDS
+CURRENT=""
+
+if [[ -t 1 ]]; then BOLD=$'\033[1m' RED=$'\033[1;31m' RESET=$'\033[0m'; else BOLD="" RED="" RESET=""; fi
+log() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
+fail() {
+	printf '\n%smake test FAILED at step "%s": %s%s\n' "$RED" "$CURRENT" "$*" "$RESET" >&2
+	summary
+	exit 1
+}
+
+summary() {
+	[[ ${#STEPS[@]} -gt 0 ]] || return 0
+	printf '\n%s\n' "---- make test summary ----"
+	printf '  %s\n' "${STEPS[@]}"
+	printf '  total %ss\n' "$((SECONDS - STARTED))"
+}
+
+# step NAME COMMAND...: runs one step, recording its time, or fails naming it.
+step() {
+	CURRENT=$1
+	shift
+	log "$CURRENT: $*"
+	local t0=$SECONDS
+	"$@" || fail "\`$*\` exited with $?"
+	STEPS+=("$(printf '%-9s ok  %4ss' "$CURRENT" "$((SECONDS - t0))")")
+}
+
+# ------------------------------------------------------------------ engines
+
+stop_engines() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	PIDS=()
+}
+
+on_exit() {
+	local rc=$?
+	stop_engines
+	exit "$rc"
+}
+trap on_exit EXIT
+trap 'echo; echo "make test: interrupted" >&2; exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_http NAME PID URL SECONDS: until URL answers anything over HTTP.
+wait_http() {
+	local name=$1 pid=$2 url=$3 secs=$4
+	python3 - "$pid" "$url" "$secs" <<'EOF' || return 1
+import os, sys, time, urllib.error, urllib.request
+pid, url, secs = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+deadline = time.monotonic() + secs
+while time.monotonic() < deadline:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit(f"the process exited before answering on {url}")
+    try:
+        urllib.request.urlopen(url, timeout=1).read()
+        sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)  # any HTTP answer means it is up
+    except OSError:
+        time.sleep(0.1)
+sys.exit(f"no answer on {url} within {secs:.0f}s")
+EOF
+	echo "$name is up on $url"
+}
+
+# start_engine NAME URL-PATH COMMAND... (with PORT in the command replaced): on a
+# free port, in its own process group, retrying if the port was taken meanwhile.
+start_engine() {
+	local name=$1 path=$2
+	shift 2
+	local attempt port pid args
+	for attempt in 1 2 3; do
+		port="$(free_port)"
+		args=("${@//PORT/$port}")
+		setsid "${args[@]}" >"$LOGS/$name.log" 2>&1 </dev/null &
+		pid=$!
+		PIDS+=("$pid")
+		if wait_http "$name" "$pid" "http://127.0.0.1:$port$path" 60; then
+			ENGINE_URL="http://127.0.0.1:$port"
+			return 0
+		fi
+		echo "$name did not come up (attempt $attempt); its log:" >&2
+		tail -20 "$LOGS/$name.log" >&2 || true
+	done
+	return 1
+}
+
+start_engines() {
+	mkdir -p "$LOGS"
+	local ddb
+	ddb="$(bash "$ROOT/scripts/tools.sh" dynamodb-dir)" || fail "DynamoDB Local is not installed in .tools/dynamodb"
+	start_engine dynamodb-local / \
+		java "-Djava.library.path=$ddb/DynamoDBLocal_lib" -jar "$ddb/DynamoDBLocal.jar" -inMemory -port PORT ||
+		fail "DynamoDB Local did not start (log: $LOGS/dynamodb-local.log)"
+	export PREMISES_TEST_DYNAMODB_ENDPOINT=$ENGINE_URL
+	start_engine moto /moto-api/ "$VENV/bin/moto_server" -H 127.0.0.1 -p PORT ||
+		fail "moto server did not start (log: $LOGS/moto.log)"
+	export PREMISES_TEST_MOTO_ENDPOINT=$ENGINE_URL
+	export PREMISES_TEST_REQUIRE_ENGINES=1
+	echo "PREMISES_TEST_DYNAMODB_ENDPOINT=$PREMISES_TEST_DYNAMODB_ENDPOINT"
+	echo "PREMISES_TEST_MOTO_ENDPOINT=$PREMISES_TEST_MOTO_ENDPOINT"
+}
+
+# -------------------------------------------------------------------- steps
+
+check_rust() {
+	command -v cargo >/dev/null || fail "cargo is not installed (Rust 1.88+)"
+	cargo fmt --version >/dev/null 2>&1 || fail "rustfmt is missing (rustup component add rustfmt)"
+	cargo clippy --version >/dev/null 2>&1 || fail "clippy is missing (rustup component add clippy)"
+}
+
+cargo_test() {
+	local out="$LOGS/cargo-test.log"
+	cargo test --workspace 2>&1 | tee "$out"
+	local rc=${PIPESTATUS[0]}
+	# Sum the per-binary "test result:" lines for the summary.
+	TEST_TOTALS="$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+		END { printf "%d passed, %d failed, %d ignored", p, f, g }' "$out")"
+	return "$rc"
+}
+
+smoke() {
+	python3 "$ROOT/scripts/lambda_runtime.py" smoke --binary "$ROOT/target/debug/health" --function-name health
+}
+
+template_checks() {
+	"$VENV/bin/cfn-lint" template.yaml || return 1
+	echo "cfn-lint: template.yaml ok"
+	"$VENV/bin/sam" validate --lint --template template.yaml
+}
+
+# --------------------------------------------------------------------- main
+
+# Dummy credentials and a region: the SDK clients of the suites and sam need
+# them, and nothing here may reach AWS.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+export SAM_CLI_TELEMETRY=0
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+
+CURRENT=prerequisites
+check_rust
+step tools bash "$ROOT/scripts/tools.sh" test
+CURRENT=engines
+log "engines: DynamoDB Local and moto server"
+t0=$SECONDS
+start_engines
+STEPS+=("$(printf '%-9s ok  %4ss' engines "$((SECONDS - t0))")")
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --workspace --all-targets -- -D warnings
+step build cargo build --workspace
+TEST_TOTALS=""
+step test cargo_test
+STEPS[-1]+="  ($TEST_TOTALS)"
+step smoke smoke
+step template template_checks
+summary
+echo "make test: all steps passed"

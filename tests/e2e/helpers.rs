@@ -1,0 +1,182 @@
+//! What the end-to-end tests share: stores to run on, the binary, ports, polling.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Which store a test runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Embedded,
+    /// DynamoDB Local at this endpoint, a fresh table per test.
+    Dynamodb(String),
+}
+
+impl Backend {
+    /// DynamoDB Local from `make test`; `None` (and a note) when it is not running.
+    pub fn dynamodb() -> Option<Backend> {
+        match std::env::var("PREMISES_TEST_DYNAMODB_ENDPOINT") {
+            Ok(v) if !v.is_empty() => Some(Backend::Dynamodb(v)),
+            _ => {
+                let required = std::env::var("PREMISES_TEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1");
+                assert!(!required, "PREMISES_TEST_DYNAMODB_ENDPOINT unset but PREMISES_TEST_REQUIRE_ENGINES=1");
+                eprintln!("skipping the DynamoDB run: PREMISES_TEST_DYNAMODB_ENDPOINT is not set (make test sets it)");
+                None
+            }
+        }
+    }
+
+    /// Environment variables selecting this store for a `premises` process.
+    pub fn env(&self, table: &str) -> Vec<(String, String)> {
+        match self {
+            Backend::Embedded => vec![("PREMISES_STORE".into(), "embedded".into())],
+            Backend::Dynamodb(endpoint) => vec![
+                ("PREMISES_STORE".into(), "dynamodb".into()),
+                ("PREMISES_TABLE".into(), table.into()),
+                ("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoint.clone()),
+                ("AWS_REGION".into(), "us-east-1".into()),
+                ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+                ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ],
+        }
+    }
+}
+
+/// Runs each listed `async fn(Backend)` as a test on the embedded store and on DynamoDB Local.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Embedded).await
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::helpers::Backend::dynamodb() {
+                        super::$name(backend).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A name no other test of this run uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A fresh data directory.
+pub fn data_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(&format!("premises-{prefix}")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The `premises` binary running as `cargo run` runs it.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub mqtt: SocketAddr,
+    pub data_dir: PathBuf,
+    pub table: String,
+}
+
+impl Server {
+    pub async fn start(backend: &Backend) -> Server {
+        Self::start_in(backend, data_dir("server"), unique("e2e")).await
+    }
+
+    /// Starts on a given data directory and table (to test restarts).
+    pub async fn start_in(backend: &Backend, data_dir: PathBuf, table: String) -> Server {
+        let (http, mqtt) = (free_port(), free_port());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_premises"));
+        cmd.env("PREMISES_HTTP_ADDR", format!("127.0.0.1:{http}"))
+            .env("PREMISES_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
+            .env("PREMISES_DATA_DIR", &data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in backend.env(&table) {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start premises");
+        let server = Server {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{http}"),
+            mqtt: SocketAddr::from(([127, 0, 0, 1], mqtt)),
+            data_dir,
+            table,
+        };
+        let client = reqwest::Client::new();
+        let up = eventually(Duration::from_secs(60), || {
+            let req = client.get(format!("{}/health/", server.base)).send();
+            async move { req.await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        })
+        .await;
+        assert!(up.is_some(), "premises did not answer on {} within 60 s", server.base);
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+        assert!(sent.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "premises did not exit within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

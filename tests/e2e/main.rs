@@ -1,0 +1,10 @@
+//! End-to-end tests: start the local stack and talk to it with real clients.
+//!
+//! `server` tests run the `premises` binary as a user would (`cargo run`);
+//! `stack` tests start [`premises_local::Stack`] in-process with a test
+//! catalog that exercises every trigger kind. Both run on the embedded store
+//! and, when `make test` provides DynamoDB Local, again on DynamoDB.
+
+mod helpers;
+mod server;
+mod stack;
