@@ -356,6 +356,15 @@ async fn anonymous_clients_are_refused_when_not_allowed() {
 }
 
 #[tokio::test]
+async fn a_client_cannot_take_over_a_service_session() {
+    let local = local(true).await;
+    let result = connect(&local.broker, "premises-service-0123", None).await;
+    assert_eq!(refusal(result), ConnectReturnCode::NotAuthorized);
+    let result = connect(&local.broker, "x", Some(("$premises-service", "guess"))).await;
+    assert_eq!(refusal(result), ConnectReturnCode::BadUserNamePassword);
+}
+
+#[tokio::test]
 async fn unknown_credentials_are_refused() {
     let local = local(false).await;
     let result = connect(&local.broker, "ghost", Some(("ghost", "password"))).await;
@@ -573,7 +582,7 @@ async fn aws() -> Option<Aws> {
     if let Err(e) = created {
         assert!(e.as_service_error().is_some_and(|e| e.is_resource_already_exists_exception()), "{e:?}");
     }
-    Some(Aws { devices: AwsDevices::new(&sdk, None), iot })
+    Some(Aws { devices: AwsDevices::new(&sdk, None, "premises-device".to_string()), iot })
 }
 
 async fn certificate_status(iot: &aws_sdk_iot::Client, id: &str) -> Option<String> {

@@ -23,6 +23,7 @@ use shared::platform::app::LocalParts;
 use shared::platform::clock::Clock;
 use shared::platform::config::Config;
 use shared::platform::devices::Devices;
+use shared::platform::devices::local::DEVICE_SHADOW_FILTERS;
 use shared::platform::devices::rules::IotRule;
 use shared::platform::http::router::{RouteMatch, Router};
 use shared::platform::http::{self, ApiError};
@@ -34,6 +35,9 @@ use tokio::task::JoinSet;
 /// How long a stop waits for in-flight HTTP requests before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A last adjustment of the state before anything is served.
+pub type Configure = Box<dyn FnOnce(&mut App) + Send>;
+
 /// What the stack runs: the catalog by default, a test catalog in tests.
 pub struct Options {
     pub functions: &'static [Function],
@@ -42,7 +46,7 @@ pub struct Options {
     /// AWS SDK configuration instead of the environment's (tests point it at DynamoDB Local).
     pub sdk: Option<aws_config::SdkConfig>,
     /// Adjusts the state before anything is served (tests install a token verifier).
-    pub configure: Option<Box<dyn FnOnce(&mut App) + Send>>,
+    pub configure: Option<Configure>,
 }
 
 impl Default for Options {
@@ -131,7 +135,7 @@ pub async fn build_app(
     clock: Clock,
     queues: &'static [QueueDef],
     sdk: Option<aws_config::SdkConfig>,
-    configure: Option<Box<dyn FnOnce(&mut App) + Send>>,
+    configure: Option<Configure>,
 ) -> anyhow::Result<&'static App> {
     let mut app = App::build(config, clock, LocalParts { start_broker: true, queues, sdk }).await?;
     app.store.ensure_table().await.context("creating the table")?;
@@ -282,12 +286,11 @@ fn iot_rules(functions: &'static [Function]) -> anyhow::Result<Vec<Rule>> {
         .collect()
 }
 
-/// Device shadow updates the local stack applies itself, as AWS IoT would.
-const SHADOW_UPDATE: &str = "$aws/things/+/shadow/update";
-
+/// The rules' topic filters, and the device shadow requests the local stack
+/// answers itself, as AWS IoT would.
 fn subscriptions(rules: &[Rule]) -> Vec<String> {
     let mut filters: Vec<String> = rules.iter().map(|(r, _, _)| r.topic_filter().to_string()).collect();
-    filters.push(SHADOW_UPDATE.to_string());
+    filters.extend(DEVICE_SHADOW_FILTERS.iter().map(|f| f.to_string()));
     filters.sort();
     filters.dedup();
     filters
@@ -305,11 +308,15 @@ async fn dispatch_mqtt(
             m = incoming.recv() => match m { Some(m) => m, None => break },
             _ = shutdown.changed() => break,
         };
-        if let (Devices::Local(local), Some(thing)) = (&app.devices, shadow_update_thing(&message.topic)) {
-            if let Err(e) = local.apply_device_shadow_update(thing, &message.payload).await {
-                tracing::warn!(thing, error = %e, "shadow update rejected");
+        if let Devices::Local(local) = &app.devices {
+            match local.handle_device_shadow_message(&message.topic, &message.payload).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(topic = %message.topic, error = %e, "shadow request rejected");
+                    continue;
+                }
             }
-            continue;
         }
         for (rule, function, handler) in &rules {
             let Some(event) = rule.apply(&message.topic, &message.payload, app.clock.now_millis()) else { continue };
@@ -323,11 +330,6 @@ async fn dispatch_mqtt(
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
-}
-
-/// `$aws/things/<thing>/shadow/update` → `<thing>`.
-fn shadow_update_thing(topic: &str) -> Option<&str> {
-    topic.strip_prefix("$aws/things/")?.strip_suffix("/shadow/update").filter(|t| !t.is_empty() && !t.contains('/'))
 }
 
 async fn run_schedule(

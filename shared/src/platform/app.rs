@@ -93,12 +93,16 @@ impl App {
                     "PREMISES_DEVICES=local needs the embedded MQTT broker of the local stack; use PREMISES_DEVICES=aws here"
                 );
                 let auth = broker::BrokerAuth { store: store.clone(), allow_anonymous: config.mqtt_allow_anonymous };
-                let broker = broker::start(config.mqtt_addr, auth)
-                    .await
-                    .with_context(|| format!("PREMISES_MQTT_ADDR: cannot start the MQTT broker on {}", config.mqtt_addr))?;
+                let broker = broker::start(config.mqtt_addr, auth).await.with_context(|| {
+                    format!("PREMISES_MQTT_ADDR: cannot start the MQTT broker on {}", config.mqtt_addr)
+                })?;
                 Devices::Local(devices::local::LocalDevices::new(broker, store.clone()))
             }
-            DevicesBackend::Aws => Devices::Aws(devices::aws::AwsDevices::new(sdk_ref()?, config.iot_endpoint.clone())),
+            DevicesBackend::Aws => Devices::Aws(devices::aws::AwsDevices::new(
+                sdk_ref()?,
+                config.iot_endpoint.clone(),
+                config.iot_policy.clone(),
+            )),
         };
 
         Ok(App { config, clock, store, queue, devices, auth: Arc::new(RejectAll) })

@@ -66,6 +66,8 @@ pub struct Config {
     pub mqtt_allow_anonymous: bool,
     /// AWS IoT data endpoint (`PREMISES_IOT_ENDPOINT`); looked up with DescribeEndpoint when unset.
     pub iot_endpoint: Option<String>,
+    /// IoT policy attached to provisioned device certificates (`PREMISES_IOT_POLICY`, default `premises-device`).
+    pub iot_policy: String,
     /// Scheduled jobs run in the local stack (`PREMISES_SCHEDULES`, default true).
     pub run_schedules: bool,
 }
@@ -148,6 +150,7 @@ impl Config {
                 get("PREMISES_MQTT_ALLOW_ANONYMOUS").unwrap_or("true"),
             )?,
             iot_endpoint: get("PREMISES_IOT_ENDPOINT").map(str::to_string),
+            iot_policy: get("PREMISES_IOT_POLICY").unwrap_or("premises-device").to_string(),
             run_schedules: parse_bool("PREMISES_SCHEDULES", get("PREMISES_SCHEDULES").unwrap_or("true"))?,
         })
     }

@@ -30,8 +30,6 @@ use tokio::sync::OnceCell;
 use super::local::{validate_publish, validate_thing_name};
 use super::{Credentials, DevicesError, Shadow};
 
-const DEFAULT_POLICY: &str = "premises-device";
-
 /// Attempts of a deletion that AWS may refuse until a detachment propagates.
 const DELETE_ATTEMPTS: u32 = 5;
 
@@ -52,7 +50,7 @@ struct Inner {
 }
 
 impl AwsDevices {
-    pub fn new(sdk: &aws_config::SdkConfig, endpoint: Option<String>) -> Self {
+    pub fn new(sdk: &aws_config::SdkConfig, endpoint: Option<String>, policy_name: String) -> Self {
         let configured_endpoint = endpoint.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
         // Built now when the endpoint is known; otherwise on first use, after DescribeEndpoint.
         let data = match (&configured_endpoint, sdk_names_data_endpoint(sdk)) {
@@ -64,11 +62,6 @@ impl AwsDevices {
             Some(endpoint) => OnceCell::new_with(Some(endpoint_host(endpoint))),
             None => OnceCell::new(),
         };
-        let policy_name = std::env::var("PREMISES_IOT_POLICY")
-            .ok()
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| DEFAULT_POLICY.to_string());
         AwsDevices {
             inner: Arc::new(Inner {
                 iot: aws_sdk_iot::Client::new(sdk),

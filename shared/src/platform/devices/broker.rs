@@ -584,18 +584,20 @@ impl Proxy {
     }
 
     async fn authenticate(&self, info: &ConnectInfo) -> Result<(), Refusal> {
+        let service_login = matches!(&info.login, Some((username, _)) if username == SERVICE_USERNAME);
+        // Nobody else may take over (and so disconnect) one of the service's sessions.
+        if info.client_id.starts_with(SERVICE_CLIENT_PREFIX) && !service_login {
+            return Err(Refusal::NotAuthorized);
+        }
         let Some((username, password)) = &info.login else {
             return if self.auth.allow_anonymous { Ok(()) } else { Err(Refusal::NotAuthorized) };
         };
-        if username == SERVICE_USERNAME {
+        if service_login {
             return if constant_time_eq(password.as_bytes(), self.secret.as_bytes()) {
                 Ok(())
             } else {
                 Err(Refusal::BadCredentials)
             };
-        }
-        if info.client_id.starts_with(SERVICE_CLIENT_PREFIX) {
-            return Err(Refusal::NotAuthorized);
         }
         match local::verify_device_password(&self.auth.store, username, password).await {
             // Devices connect as their thing, as an AWS IoT policy on `client/${iot:Connection.Thing.ThingName}` requires.
