@@ -44,7 +44,7 @@ summary() {
 step() {
 	CURRENT=$1
 	shift
-	log "$CURRENT: $*"
+	log "$CURRENT: ${DESC:-$*}"
 	local t0=$SECONDS
 	"$@" || fail "\`$*\` exited with $?"
 	STEPS+=("$(printf '%-9s ok  %4ss' "$CURRENT" "$((SECONDS - t0))")")
@@ -193,9 +193,9 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step build cargo build --workspace
 TEST_TOTALS=""
-step test cargo_test
+DESC="cargo test --workspace (engines: DynamoDB Local, moto)" step test cargo_test
 STEPS[-1]+="  ($TEST_TOTALS)"
-step smoke smoke
-step template template_checks
+DESC="scripts/lambda_runtime.py smoke --binary target/debug/health" step smoke smoke
+DESC="cfn-lint template.yaml; sam validate --lint --template template.yaml" step template template_checks
 summary
 echo "make test: all steps passed"

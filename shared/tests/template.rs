@@ -180,6 +180,7 @@ fn check(template: &Value, functions: &[Function], table: &TableDef, queues: &[Q
     let globals = template.get("Globals").and_then(|g| g.get("Function"));
     let table_id = check_table(template, table, &mut out);
     check_globals(globals, table_id.as_deref(), &mut out);
+    check_device_policy(template, globals, &mut out);
     check_queues(template, globals, queues, &mut out);
 
     let apis = resources_of_type(template, "AWS::Serverless::HttpApi");
@@ -312,6 +313,22 @@ fn check_globals(globals: Option<&Value>, table_id: Option<&str>, out: &mut Vec<
             "Globals.Function.Environment PREMISES_TABLE should be !Ref {}",
             table_id.unwrap_or_default()
         ));
+    }
+}
+
+/// Provisioning attaches the policy `PREMISES_IOT_POLICY` names to device certificates.
+fn check_device_policy(template: &Value, globals: Option<&Value>, out: &mut Vec<String>) {
+    let var = globals
+        .and_then(|g| g.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+        .and_then(|v| v.get("PREMISES_IOT_POLICY"));
+    let policies = resources_of_type(template, "AWS::IoT::Policy");
+    if !policies.iter().any(|(id, _)| Some(*id) == ref_to(var)) {
+        out.push(
+            "Globals.Function.Environment PREMISES_IOT_POLICY should be !Ref the AWS::IoT::Policy of device \
+             certificates"
+                .into(),
+        );
     }
 }
 
@@ -719,6 +736,14 @@ fn a_schedule_expression_differing_from_the_catalog_fails_the_check() {
     let mismatches = check(&template, &functions, &TABLE, catalog::QUEUES);
     assert_eq!(mismatches.len(), 1, "{mismatches:#?}");
     assert!(mentions(&mismatches, &["nightly-sweep", "Schedule should be cron(0 3 * * ? *)"]), "{mismatches:#?}");
+}
+
+#[test]
+fn a_template_without_the_device_policy_fails_the_check() {
+    let mut template = load_template();
+    template["Resources"].as_mapping_mut().unwrap().remove("DevicePolicy");
+    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::QUEUES);
+    assert!(mentions(&mismatches, &["PREMISES_IOT_POLICY"]), "{mismatches:#?}");
 }
 
 static EXAMPLE_QUEUE: QueueDef =
