@@ -6,7 +6,9 @@ use anyhow::Context;
 
 use crate::platform::clock::Clock;
 use crate::platform::config::{Config, DevicesBackend, QueueBackend, StoreBackend};
-use crate::platform::devices::{self, Devices, broker};
+#[cfg(feature = "local")]
+use crate::platform::devices::broker;
+use crate::platform::devices::{self, Devices};
 use crate::platform::http::auth::{RejectAll, TokenVerifier};
 use crate::platform::queue::{self, Queue, QueueDef};
 use crate::platform::store::{self, Store};
@@ -21,6 +23,11 @@ pub struct App {
     /// Checks bearer tokens for routes that require them (the identity module installs its own).
     pub auth: Arc<dyn TokenVerifier>,
 }
+
+/// Why an embedded backend cannot be chosen in this build.
+#[cfg(not(feature = "local"))]
+const NOT_LOCAL: &str = "PREMISES_STORE=embedded, PREMISES_QUEUE=embedded and PREMISES_DEVICES=local need the local \
+     engines, which Lambda binaries leave out (feature `local` of crate `shared`); use dynamodb, sqs and aws";
 
 /// How the local stack and tests build the state, where Lambda differs.
 pub struct LocalParts {
@@ -58,6 +65,7 @@ impl App {
         let sdk_ref = || sdk.as_ref().context("AWS SDK configuration missing");
 
         let store = match config.store {
+            #[cfg(feature = "local")]
             StoreBackend::Embedded => {
                 std::fs::create_dir_all(&config.data_dir)
                     .with_context(|| format!("PREMISES_DATA_DIR: cannot create {}", config.data_dir.display()))?;
@@ -66,6 +74,8 @@ impl App {
                     clock.clone(),
                 )?)
             }
+            #[cfg(not(feature = "local"))]
+            StoreBackend::Embedded => anyhow::bail!(NOT_LOCAL),
             StoreBackend::Dynamodb => Store::Dynamo(store::dynamo::DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(sdk_ref()?),
                 config.table_name.clone(),
@@ -73,6 +83,7 @@ impl App {
             )),
         };
         let queue = match config.queue {
+            #[cfg(feature = "local")]
             QueueBackend::Embedded => {
                 std::fs::create_dir_all(&config.data_dir)
                     .with_context(|| format!("PREMISES_DATA_DIR: cannot create {}", config.data_dir.display()))?;
@@ -82,11 +93,14 @@ impl App {
                     local.queues,
                 )?)
             }
+            #[cfg(not(feature = "local"))]
+            QueueBackend::Embedded => anyhow::bail!(NOT_LOCAL),
             QueueBackend::Sqs => {
                 Queue::Sqs(queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(sdk_ref()?), config.queue_urls.clone()))
             }
         };
         let devices = match config.devices {
+            #[cfg(feature = "local")]
             DevicesBackend::Local => {
                 anyhow::ensure!(
                     local.start_broker,
@@ -98,6 +112,8 @@ impl App {
                 })?;
                 Devices::Local(devices::local::LocalDevices::new(broker, store.clone()))
             }
+            #[cfg(not(feature = "local"))]
+            DevicesBackend::Local => anyhow::bail!(NOT_LOCAL),
             DevicesBackend::Aws => Devices::Aws(devices::aws::AwsDevices::new(
                 sdk_ref()?,
                 config.iot_endpoint.clone(),

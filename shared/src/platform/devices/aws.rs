@@ -27,8 +27,7 @@ use aws_sdk_iotdataplane::primitives::Blob;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::local::{validate_publish, validate_thing_name};
-use super::{Credentials, DevicesError, Shadow};
+use super::{Credentials, DevicesError, Shadow, validate_publish, validate_thing_name};
 
 /// Attempts of a deletion that AWS may refuse until a detachment propagates.
 const DELETE_ATTEMPTS: u32 = 5;

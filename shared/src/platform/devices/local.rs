@@ -27,15 +27,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::broker::{BrokerHandle, constant_time_eq};
-use super::rules::is_valid_topic;
-use super::{Credentials, DevicesError, Shadow};
+use super::{Credentials, DevicesError, Shadow, validate_publish, validate_thing_name};
 use crate::platform::store::{self, Cond, Item, Key, Store, StoreError};
-
-/// AWS IoT's limit on a message payload.
-pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
-
-/// AWS IoT's limit on a topic name.
-pub const MAX_TOPIC_BYTES: usize = 256;
 
 /// The topics on which devices make shadow requests (update, get).
 pub const DEVICE_SHADOW_FILTERS: [&str; 2] = ["$aws/things/+/shadow/update", "$aws/things/+/shadow/get"];
@@ -335,34 +328,6 @@ pub async fn verify_device_password(store: &Store, thing: &str, password: &str) 
     })
 }
 
-/// Thing names as AWS IoT allows them: 1-128 of `[a-zA-Z0-9:_-]`. This also
-/// keeps them valid as MQTT client ids and topic levels.
-pub(crate) fn validate_thing_name(thing: &str) -> Result<(), DevicesError> {
-    let valid = (1..=128).contains(&thing.len())
-        && thing.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-'));
-    if valid {
-        Ok(())
-    } else {
-        Err(DevicesError::Invalid(format!("{thing:?} is not a valid thing name (1-128 of a-z, A-Z, 0-9, :, _, -)")))
-    }
-}
-
-/// The limits AWS IoT puts on a publish, checked by both gateways.
-pub(crate) fn validate_publish(topic: &str, payload: &[u8]) -> Result<(), DevicesError> {
-    if !is_valid_topic(topic) || topic.len() > MAX_TOPIC_BYTES {
-        return Err(DevicesError::Invalid(format!(
-            "{topic:?} is not a topic to publish to (non-empty, no wildcards, at most {MAX_TOPIC_BYTES} bytes)"
-        )));
-    }
-    if payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(DevicesError::Invalid(format!(
-            "a payload of {} bytes exceeds the {MAX_PAYLOAD_BYTES} bytes AWS IoT accepts",
-            payload.len()
-        )));
-    }
-    Ok(())
-}
-
 /// Hex SHA-256. Passwords are 32 random alphanumerics (~190 bits), so a
 /// fast unsalted hash is enough: there is nothing to brute-force.
 fn password_hash(password: &str) -> String {
@@ -634,7 +599,7 @@ mod tests {
         assert!(validate_publish("a/b", b"{}").is_ok());
         assert!(validate_publish("a/+", b"{}").is_err());
         assert!(validate_publish(&"t".repeat(257), b"{}").is_err());
-        assert!(validate_publish("a", &vec![0; MAX_PAYLOAD_BYTES + 1]).is_err());
+        assert!(validate_publish("a", &vec![0; super::super::MAX_PAYLOAD_BYTES + 1]).is_err());
     }
 
     #[test]

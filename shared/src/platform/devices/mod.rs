@@ -6,11 +6,15 @@
 //! the local stack, keeping shadows and credentials in the store.
 
 pub mod aws;
+#[cfg(feature = "local")]
 pub mod broker;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod rules;
 
 use serde::{Deserialize, Serialize};
+
+use rules::is_valid_topic;
 
 /// What a device needs to connect, returned once at provisioning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +63,7 @@ pub enum DevicesError {
 /// The device gateway used by the process, chosen by configuration.
 #[derive(Clone)]
 pub enum Devices {
+    #[cfg(feature = "local")]
     Local(local::LocalDevices),
     Aws(aws::AwsDevices),
 }
@@ -66,6 +71,7 @@ pub enum Devices {
 macro_rules! dispatch {
     ($self:ident, $d:ident => $call:expr) => {
         match $self {
+            #[cfg(feature = "local")]
             Devices::Local($d) => $call,
             Devices::Aws($d) => $call,
         }
@@ -97,4 +103,38 @@ impl Devices {
     pub async fn deprovision(&self, thing: &str) -> Result<(), DevicesError> {
         dispatch!(self, d => d.deprovision(thing).await)
     }
+}
+
+/// AWS IoT's limit on a message payload.
+pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
+
+/// AWS IoT's limit on a topic name.
+pub const MAX_TOPIC_BYTES: usize = 256;
+
+/// Thing names as AWS IoT allows them: 1-128 of `[a-zA-Z0-9:_-]`. This also
+/// keeps them valid as MQTT client ids and topic levels.
+pub(crate) fn validate_thing_name(thing: &str) -> Result<(), DevicesError> {
+    let valid = (1..=128).contains(&thing.len())
+        && thing.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(DevicesError::Invalid(format!("{thing:?} is not a valid thing name (1-128 of a-z, A-Z, 0-9, :, _, -)")))
+    }
+}
+
+/// The limits AWS IoT puts on a publish, checked by both gateways.
+pub(crate) fn validate_publish(topic: &str, payload: &[u8]) -> Result<(), DevicesError> {
+    if !is_valid_topic(topic) || topic.len() > MAX_TOPIC_BYTES {
+        return Err(DevicesError::Invalid(format!(
+            "{topic:?} is not a topic to publish to (non-empty, no wildcards, at most {MAX_TOPIC_BYTES} bytes)"
+        )));
+    }
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(DevicesError::Invalid(format!(
+            "a payload of {} bytes exceeds the {MAX_PAYLOAD_BYTES} bytes AWS IoT accepts",
+            payload.len()
+        )));
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! into per-message handling with partial batch failures.
 
 pub mod batch;
+#[cfg(feature = "local")]
 pub mod embedded;
 pub mod sqs;
 
@@ -75,6 +76,7 @@ pub enum QueueError {
 /// The queue producer used by the process, chosen by configuration.
 #[derive(Clone)]
 pub enum Queue {
+    #[cfg(feature = "local")]
     Embedded(embedded::EmbeddedQueue),
     Sqs(sqs::SqsQueue),
 }
@@ -83,6 +85,7 @@ impl Queue {
     /// Sends one message; returns its message id.
     pub async fn send(&self, queue: &str, message: OutMessage) -> Result<String, QueueError> {
         match self {
+            #[cfg(feature = "local")]
             Queue::Embedded(q) => q.send(queue, message).await,
             Queue::Sqs(q) => q.send(queue, message).await,
         }
@@ -91,6 +94,7 @@ impl Queue {
     /// Sends many messages (SQS batches of 10 under the hood); all or an error.
     pub async fn send_batch(&self, queue: &str, messages: Vec<OutMessage>) -> Result<Vec<String>, QueueError> {
         match self {
+            #[cfg(feature = "local")]
             Queue::Embedded(q) => q.send_batch(queue, messages).await,
             Queue::Sqs(q) => q.send_batch(queue, messages).await,
         }

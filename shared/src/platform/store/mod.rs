@@ -14,6 +14,7 @@
 //!   [`Cond::absent_or_expired`] when an expired item should count as absent.
 
 pub mod dynamo;
+#[cfg(feature = "local")]
 pub mod embedded;
 
 use std::collections::HashMap;
@@ -350,6 +351,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The store used by the process, chosen by configuration.
 #[derive(Clone)]
 pub enum Store {
+    #[cfg(feature = "local")]
     Embedded(embedded::EmbeddedStore),
     Dynamo(dynamo::DynamoStore),
 }
@@ -357,6 +359,7 @@ pub enum Store {
 macro_rules! dispatch {
     ($self:ident, $s:ident => $call:expr) => {
         match $self {
+            #[cfg(feature = "local")]
             Store::Embedded($s) => $call,
             Store::Dynamo($s) => $call,
         }
