@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use shared::platform::clock::Clock;
+use shared::platform::clock::{Clock, UtcDateTime};
 
 /// The parts of a received request the event needs.
 pub struct Incoming<'a> {
@@ -133,25 +133,9 @@ fn is_text(content_type: &str) -> bool {
 /// `22/Nov/2026:03:41:00 +0000`, the request context's time format.
 fn clf_time(epoch_millis: i64) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let secs = epoch_millis.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let t = UtcDateTime::from_epoch_secs(epoch_millis.div_euclid(1000));
+    let month = MONTHS[(t.month as usize).saturating_sub(1) % 12];
+    format!("{:02}/{month}/{}:{:02}:{:02}:{:02} +0000", t.day, t.year, t.hour, t.minute, t.second)
 }
 
 #[cfg(test)]

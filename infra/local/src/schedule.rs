@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde_json::json;
-use shared::platform::clock::Clock;
+use shared::platform::clock::{Clock, UtcDateTime};
 
 /// The period of an EventBridge `rate(…)` expression.
 ///
@@ -41,28 +41,13 @@ pub fn scheduled_event(function: &str, clock: &Clock) -> EventBridgeEvent {
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "000000000000",
-        "time": rfc3339(now),
+        "time": UtcDateTime::from_epoch_secs(now).rfc3339(),
         "region": "local",
         "resources": [format!("arn:aws:events:local:000000000000:rule/{function}")],
         "detail": {},
     });
     // The shape is fixed above; a failure here is a programming error caught by the tests.
     serde_json::from_value(event).unwrap_or_else(|e| unreachable!("scheduled event shape: {e}"))
-}
-
-fn rfc3339(epoch_secs: i64) -> String {
-    let days = epoch_secs.div_euclid(86_400);
-    let rem = epoch_secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]

@@ -45,7 +45,68 @@ impl Clock {
     }
 }
 
+/// A UTC calendar date and time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcDateTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+impl UtcDateTime {
+    /// The calendar date of an epoch second (Howard Hinnant's civil-from-days).
+    pub fn from_epoch_secs(epoch_secs: i64) -> Self {
+        let (days, rem) = (epoch_secs.div_euclid(86_400), epoch_secs.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        UtcDateTime {
+            year: yoe + era * 400 + i64::from(month <= 2),
+            month: month as u32,
+            day: day as u32,
+            hour: (rem / 3600) as u32,
+            minute: (rem % 3600 / 60) as u32,
+            second: (rem % 60) as u32,
+        }
+    }
+
+    /// `2026-11-22T03:41:00Z`
+    pub fn rfc3339(&self) -> String {
+        let UtcDateTime { year, month, day, hour, minute, second } = *self;
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    }
+}
+
 /// A new unique, time-ordered identifier (UUIDv7, hyphenated).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_seconds_become_calendar_dates() {
+        assert_eq!(UtcDateTime::from_epoch_secs(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(UtcDateTime::from_epoch_secs(1_795_318_860).rfc3339(), "2026-11-22T03:41:00Z");
+        assert_eq!(UtcDateTime::from_epoch_secs(951_782_400).rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(UtcDateTime::from_epoch_secs(-1).rfc3339(), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told() {
+        let clock = Clock::manual(1_000);
+        assert_eq!(clock.now_millis(), 1_000);
+        clock.advance_millis(1_500);
+        assert_eq!((clock.now_millis(), clock.now_secs()), (2_500, 2));
+    }
 }
