@@ -154,6 +154,8 @@ def function_env(port: int, function_name: str, memory: str) -> dict[str, str]:
             "AWS_EC2_METADATA_DISABLED": "true",
             "PREMISES_TABLE": "premises-smoke",
             "PREMISES_ENV": "prod",
+            # As template.yaml passes the JwtKeys parameter; prod refuses to start without one.
+            "PREMISES_JWT_KEYS": "smoke:smoke-test-signing-key-of-at-least-32-chars",
             "RUST_LOG": os.environ.get("RUST_LOG", "info"),
         }
     )

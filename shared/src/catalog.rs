@@ -55,17 +55,28 @@ pub enum Auth {
     Device,
 }
 
+/// How an HTTP function's errors look, including those the pipeline raises
+/// before the handler runs (401, 403, 413).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"detail", "code", "field"?}` (the DRF style of most seeds).
+    Detail,
+    /// `{"success": false, "message", "code", "field"?}` (Circle Time, seed 001).
+    Envelope,
+}
+
 #[derive(Debug)]
 pub struct Function {
     pub name: &'static str,
     /// One line for the API document and the template's description.
     pub summary: &'static str,
     pub auth: Auth,
+    pub errors: ErrorShape,
     pub trigger: Trigger,
 }
 
 /// Every queue the catalog's functions consume or produce to.
-pub static QUEUES: &[QueueDef] = &[];
+pub static QUEUES: &[QueueDef] = &[crate::notifications::QUEUE];
 
 /// Every function.
 pub fn functions() -> &'static [Function] {
@@ -75,6 +86,7 @@ pub fn functions() -> &'static [Function] {
                 name: "health",
                 summary: "Service health",
                 auth: Auth::Public,
+                errors: ErrorShape::Detail,
                 trigger: Trigger::Http {
                     method: "GET",
                     path: "/health/",
@@ -85,10 +97,220 @@ pub fn functions() -> &'static [Function] {
                 name: "api-v1-health",
                 summary: "Service health (API prefix)",
                 auth: Auth::Public,
+                errors: ErrorShape::Detail,
                 trigger: Trigger::Http {
                     method: "GET",
                     path: "/api/v1/health/",
                     handler: |app, req| Box::pin(crate::health::health(app, req)),
+                },
+            },
+            Function {
+                name: "auth-register",
+                summary: "Register a user (SmartLock)",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/v1/auth/register/",
+                    handler: |app, req| Box::pin(crate::identity::handlers::register(app, req)),
+                },
+            },
+            Function {
+                name: "auth-login",
+                summary: "Log in with email and password (SmartLock)",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/v1/auth/login/",
+                    handler: |app, req| Box::pin(crate::identity::handlers::login(app, req)),
+                },
+            },
+            Function {
+                name: "auth-logout",
+                summary: "Revoke a refresh token's session (SmartLock)",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/v1/auth/logout/",
+                    handler: |app, req| Box::pin(crate::identity::handlers::logout(app, req)),
+                },
+            },
+            Function {
+                name: "auth-token-refresh",
+                summary: "Rotate a refresh token (SmartLock)",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/v1/auth/token/refresh/",
+                    handler: |app, req| Box::pin(crate::identity::handlers::refresh(app, req)),
+                },
+            },
+            Function {
+                name: "users-profile-get",
+                summary: "The caller's profile (SmartLock)",
+                auth: Auth::Bearer { roles: &[] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/v1/users/profile/",
+                    handler: |app, req| Box::pin(crate::identity::handlers::profile_get(app, req)),
+                },
+            },
+            Function {
+                name: "users-profile-put",
+                summary: "Update the caller's profile (SmartLock)",
+                auth: Auth::Bearer { roles: &[] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "PUT",
+                    path: "/api/v1/users/profile/",
+                    handler: |app, req| Box::pin(crate::identity::handlers::profile_put(app, req)),
+                },
+            },
+            Function {
+                name: "users-change-password",
+                summary: "Change the caller's password (SmartLock)",
+                auth: Auth::Bearer { roles: &[] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/v1/users/change-password/",
+                    handler: |app, req| Box::pin(crate::identity::handlers::change_password(app, req)),
+                },
+            },
+            Function {
+                name: "circle-auth-login",
+                summary: "Log in with email and password (Circle Time)",
+                auth: Auth::Public,
+                errors: ErrorShape::Envelope,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/auth/login",
+                    handler: |app, req| Box::pin(crate::identity::circle::login(app, req)),
+                },
+            },
+            Function {
+                name: "circle-auth-refresh",
+                summary: "Rotate a refresh token (Circle Time)",
+                auth: Auth::Public,
+                errors: ErrorShape::Envelope,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/auth/refresh",
+                    handler: |app, req| Box::pin(crate::identity::circle::refresh(app, req)),
+                },
+            },
+            Function {
+                name: "circle-auth-me",
+                summary: "The caller (Circle Time)",
+                auth: Auth::Bearer { roles: &[] },
+                errors: ErrorShape::Envelope,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/auth/me",
+                    handler: |app, req| Box::pin(crate::identity::circle::me(app, req)),
+                },
+            },
+            Function {
+                name: "admin-users-list",
+                summary: "List and search users (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/users/",
+                    handler: |app, req| Box::pin(crate::identity::admin::list_users(app, req)),
+                },
+            },
+            Function {
+                name: "admin-users-update",
+                summary: "Change a user's role or deactivate them (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "PATCH",
+                    path: "/api/admin/users/{id}/",
+                    handler: |app, req| Box::pin(crate::identity::admin::update_user(app, req)),
+                },
+            },
+            Function {
+                name: "auth-request-otp",
+                summary: "Request a login code by SMS (HunarMitra)",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/v1/auth/request-otp/",
+                    handler: |app, req| Box::pin(crate::identity::handlers::request_otp(app, req)),
+                },
+            },
+            Function {
+                name: "auth-verify-otp",
+                summary: "Log in with a phone and its code (HunarMitra)",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/v1/auth/verify-otp/",
+                    handler: |app, req| Box::pin(crate::identity::handlers::verify_otp(app, req)),
+                },
+            },
+            Function {
+                name: "rfid-login",
+                summary: "The user of an RFID tag (Arthexis)",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/accounts/rfid-login/",
+                    handler: |app, req| Box::pin(crate::identity::rfid::login(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rfid-assign",
+                summary: "Assign an RFID tag to a user (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/rfid/",
+                    handler: |app, req| Box::pin(crate::identity::rfid::assign(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rfid-unassign",
+                summary: "Forget an RFID tag (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "DELETE",
+                    path: "/api/admin/rfid/{rfid}/",
+                    handler: |app, req| Box::pin(crate::identity::rfid::unassign(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rfid-blacklist",
+                summary: "Block an RFID tag (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/rfid/{rfid}/blacklist/",
+                    handler: |app, req| Box::pin(crate::identity::rfid::blacklist(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rfid-unblacklist",
+                summary: "Unblock an RFID tag (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/rfid/{rfid}/unblacklist/",
+                    handler: |app, req| Box::pin(crate::identity::rfid::unblacklist(app, req)),
                 },
             },
         ]

@@ -5,6 +5,8 @@
 
 pub mod catalog;
 pub mod health;
+pub mod identity;
+pub mod notifications;
 pub mod platform;
 
 pub use platform::app::App;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_yaml_ng::{Mapping, Value};
-use shared::catalog::{self, Auth, Function, Trigger};
+use shared::catalog::{self, Auth, ErrorShape, Function, Trigger};
 use shared::platform::queue::QueueDef;
 use shared::platform::store::{TABLE, TableDef};
 
@@ -635,7 +635,7 @@ fn copy(f: &Function) -> Function {
         Trigger::IotRule { sql, handler } => Trigger::IotRule { sql, handler: *handler },
         Trigger::Schedule { expression, handler } => Trigger::Schedule { expression, handler: *handler },
     };
-    Function { name: f.name, summary: f.summary, auth: f.auth, trigger }
+    Function { name: f.name, summary: f.summary, auth: f.auth, errors: f.errors, trigger }
 }
 
 fn catalog_with(extra: Function) -> Vec<Function> {
@@ -683,6 +683,7 @@ fn a_catalog_entry_missing_from_the_template_fails_the_check() {
         name: "fake-thing",
         summary: "Not deployed",
         auth: Auth::Public,
+        errors: ErrorShape::Detail,
         trigger: Trigger::Http {
             method: "GET",
             path: "/fake-thing/",
@@ -724,6 +725,7 @@ fn a_schedule_expression_differing_from_the_catalog_fails_the_check() {
         name: "nightly-sweep",
         summary: "Sweeps",
         auth: Auth::Public,
+        errors: ErrorShape::Detail,
         trigger: Trigger::Schedule { expression: "cron(0 3 * * ? *)", handler: |_, _| Box::pin(async { Ok(()) }) },
     });
     let mut template = load_template();
@@ -749,11 +751,16 @@ fn a_template_without_the_device_policy_fails_the_check() {
 static EXAMPLE_QUEUE: QueueDef =
     QueueDef { name: "bank-transactions", visibility_timeout_secs: 60, max_receive_count: 5, fifo: false };
 
+/// The catalog's queues and the example.
+fn with_example_queue() -> Vec<QueueDef> {
+    [catalog::QUEUES, &[EXAMPLE_QUEUE]].concat()
+}
+
 #[test]
 fn a_queue_declared_as_the_snippet_says_passes_and_one_without_its_dead_letter_queue_fails() {
     let mut template = load_template();
     paste(&mut template, &queue_snippet(&EXAMPLE_QUEUE));
-    let queues = [EXAMPLE_QUEUE];
+    let queues = with_example_queue();
     assert_eq!(check(&template, catalog::functions(), &TABLE, &queues), Vec::<String>::new());
 
     template["Resources"].as_mapping_mut().unwrap().remove("BankTransactionsDeadLetterQueue");
@@ -769,6 +776,7 @@ fn a_queue_consumer_and_an_iot_rule_declared_as_the_snippets_say_pass() {
         name: "bank-import",
         summary: "Imports bank transactions",
         auth: Auth::Public,
+        errors: ErrorShape::Detail,
         trigger: Trigger::Queue {
             queue: &EXAMPLE_QUEUE,
             batch_size: 10,
@@ -780,6 +788,7 @@ fn a_queue_consumer_and_an_iot_rule_declared_as_the_snippets_say_pass() {
         name: "device-telemetry",
         summary: "Device telemetry",
         auth: Auth::Device,
+        errors: ErrorShape::Detail,
         trigger: Trigger::IotRule {
             sql: "SELECT topic(2) AS device_id, * FROM 'premises/+/telemetry'",
             handler: |_, _| Box::pin(async { Ok(()) }),
@@ -790,12 +799,12 @@ fn a_queue_consumer_and_an_iot_rule_declared_as_the_snippets_say_pass() {
         paste(&mut template, &function_snippet(f));
     }
     paste(&mut template, &queue_snippet(&EXAMPLE_QUEUE));
-    assert_eq!(check(&template, &functions, &TABLE, &[EXAMPLE_QUEUE]), Vec::<String>::new());
+    assert_eq!(check(&template, &functions, &TABLE, &with_example_queue()), Vec::<String>::new());
 
     // The rule's SQL drifts from the catalog.
     template["Resources"]["DeviceTelemetryRule"]["Properties"]["TopicRulePayload"]["Sql"] =
         Value::from("SELECT * FROM 'premises/+/telemetry'");
-    let mismatches = check(&template, &functions, &TABLE, &[EXAMPLE_QUEUE]);
+    let mismatches = check(&template, &functions, &TABLE, &with_example_queue());
     assert!(mentions(&mismatches, &["device-telemetry", "Sql should be"]), "{mismatches:#?}");
 }
 

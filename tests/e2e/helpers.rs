@@ -121,8 +121,23 @@ impl Server {
         Self::start_in(backend, data_dir("server"), unique("e2e")).await
     }
 
+    /// Starts with extra environment variables.
+    pub async fn start_with_env(backend: &Backend, env: &[(&str, &str)]) -> Server {
+        Self::start_in_with_env(backend, data_dir("server"), unique("e2e"), env).await
+    }
+
     /// Starts on a given data directory and table (to test restarts).
     pub async fn start_in(backend: &Backend, data_dir: PathBuf, table: String) -> Server {
+        Self::start_in_with_env(backend, data_dir, table, &[]).await
+    }
+
+    /// Starts on a given data directory and table with extra environment variables.
+    pub async fn start_in_with_env(
+        backend: &Backend,
+        data_dir: PathBuf,
+        table: String,
+        env: &[(&str, &str)],
+    ) -> Server {
         let (http, mqtt) = (free_port(), free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_premises"));
         cmd.env("PREMISES_HTTP_ADDR", format!("127.0.0.1:{http}"))
@@ -132,6 +147,9 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (k, v) in backend.env(&table) {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start premises");

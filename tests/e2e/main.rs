@@ -6,5 +6,7 @@
 //! and, when `make test` provides DynamoDB Local, again on DynamoDB.
 
 mod helpers;
+mod identity;
+mod phone_and_rfid;
 mod server;
 mod stack;

@@ -11,7 +11,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::App;
-use shared::catalog::{Auth, Function, Trigger};
+use shared::catalog::{Auth, ErrorShape, Function, Trigger};
 use shared::platform::clock::Clock;
 use shared::platform::config::{Config, StoreBackend};
 use shared::platform::http::auth::{Principal, TokenVerifier, principal};
@@ -32,6 +32,7 @@ fn test_catalog() -> &'static [Function] {
                 name: "health",
                 summary: "health",
                 auth: Auth::Public,
+                errors: ErrorShape::Detail,
                 trigger: Trigger::Http {
                     method: "GET",
                     path: "/health/",
@@ -42,6 +43,7 @@ fn test_catalog() -> &'static [Function] {
                 name: "echo",
                 summary: "echo",
                 auth: Auth::Public,
+                errors: ErrorShape::Detail,
                 trigger: Trigger::Http {
                     method: "POST",
                     path: "/echo/{id}/",
@@ -52,6 +54,7 @@ fn test_catalog() -> &'static [Function] {
                 name: "admin-ping",
                 summary: "admin only",
                 auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
                 trigger: Trigger::Http {
                     method: "GET",
                     path: "/admin/ping/",
@@ -62,6 +65,7 @@ fn test_catalog() -> &'static [Function] {
                 name: "slow",
                 summary: "slow",
                 auth: Auth::Public,
+                errors: ErrorShape::Detail,
                 trigger: Trigger::Http {
                     method: "GET",
                     path: "/slow/",
@@ -77,6 +81,7 @@ fn test_catalog() -> &'static [Function] {
                 name: "record",
                 summary: "records test events",
                 auth: Auth::Public,
+                errors: ErrorShape::Detail,
                 trigger: Trigger::Queue {
                     queue: &TEST_QUEUES[0],
                     batch_size: 10,
@@ -87,6 +92,7 @@ fn test_catalog() -> &'static [Function] {
                 name: "on-low-battery",
                 summary: "low battery alert",
                 auth: Auth::Public,
+                errors: ErrorShape::Detail,
                 trigger: Trigger::IotRule {
                     sql: "SELECT *, topic(2) AS device_id FROM 'test/+/status' WHERE battery < 20",
                     handler: |app, event| Box::pin(low_battery(app, event)),
@@ -96,6 +102,7 @@ fn test_catalog() -> &'static [Function] {
                 name: "tick",
                 summary: "counts ticks",
                 auth: Auth::Public,
+                errors: ErrorShape::Detail,
                 trigger: Trigger::Schedule { expression: "rate(1 minute)", handler: |app, _| Box::pin(tick(app)) },
             },
         ]

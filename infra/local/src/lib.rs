@@ -139,10 +139,24 @@ pub async fn build_app(
 ) -> anyhow::Result<&'static App> {
     let mut app = App::build(config, clock, LocalParts { start_broker: true, queues, sdk }).await?;
     app.store.ensure_table().await.context("creating the table")?;
+    ensure_admin(&app).await?;
     if let Some(configure) = configure {
         configure(&mut app);
     }
     Ok(Box::leak(Box::new(app)))
+}
+
+/// Creates the admin of `PREMISES_ADMIN_EMAIL`/`PREMISES_ADMIN_PASSWORD` if
+/// no user has that email yet; returns whether one was created.
+pub async fn ensure_admin(app: &App) -> anyhow::Result<bool> {
+    let Some(admin) = &app.config.admin else { return Ok(false) };
+    let created = shared::identity::service::ensure_admin(app, &admin.email, &admin.password)
+        .await
+        .map_err(|e| anyhow::anyhow!("PREMISES_ADMIN_EMAIL/PREMISES_ADMIN_PASSWORD: cannot create the admin: {e}"))?;
+    if created {
+        tracing::info!(email = %admin.email, "created the admin user");
+    }
+    Ok(created)
 }
 
 /// Runs the scheduled function `name` once.

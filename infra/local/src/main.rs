@@ -4,6 +4,7 @@
 //! premises [serve]          serve every catalog function (HTTP, MQTT, queues, schedules)
 //! premises run-job <name>   run a scheduled job now
 //! premises functions        list the catalog
+//! premises create-admin     create the admin of PREMISES_ADMIN_EMAIL/PASSWORD if absent
 //! ```
 
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ use shared::platform::clock::Clock;
 use shared::platform::config::Config;
 use shared::platform::telemetry;
 
-const USAGE: &str = "usage: premises [serve | run-job <name> | functions | help]";
+const USAGE: &str = "usage: premises [serve | run-job <name> | functions | create-admin | help]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -23,6 +24,7 @@ async fn main() -> ExitCode {
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["serve"] => serve().await,
         ["run-job", name] => job(name).await,
+        ["create-admin"] => create_admin().await,
         ["functions"] => {
             list();
             Ok(())
@@ -68,6 +70,22 @@ async fn job(name: &str) -> anyhow::Result<()> {
     let app = build_app(config, Clock::System, catalog::QUEUES, None, None).await?;
     run_job(app, catalog::functions(), name).await?;
     println!("{name}: done");
+    Ok(())
+}
+
+async fn create_admin() -> anyhow::Result<()> {
+    let mut config = Config::from_env()?;
+    let Some(email) = config.admin.as_ref().map(|a| a.email.clone()) else {
+        anyhow::bail!("PREMISES_ADMIN_EMAIL and PREMISES_ADMIN_PASSWORD must be set");
+    };
+    config.mqtt_addr.set_port(0);
+    // build_app creates the admin when absent (as every start of the stack does).
+    let app = build_app(config, Clock::System, catalog::QUEUES, None, None).await?;
+    let existing = shared::identity::service::find_by_email(app, &email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    match existing {
+        Some(user) => println!("admin {email}: present (id {}, role {})", user.id, user.role.as_str()),
+        None => anyhow::bail!("admin {email} was not created"),
+    }
     Ok(())
 }
 

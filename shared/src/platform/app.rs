@@ -9,7 +9,7 @@ use crate::platform::config::{Config, DevicesBackend, QueueBackend, StoreBackend
 #[cfg(feature = "local")]
 use crate::platform::devices::broker;
 use crate::platform::devices::{self, Devices};
-use crate::platform::http::auth::{RejectAll, TokenVerifier};
+use crate::platform::http::auth::TokenVerifier;
 use crate::platform::queue::{self, Queue, QueueDef};
 use crate::platform::store::{self, Store};
 
@@ -20,7 +20,7 @@ pub struct App {
     pub store: Store,
     pub queue: Queue,
     pub devices: Devices,
-    /// Checks bearer tokens for routes that require them (the identity module installs its own).
+    /// Checks bearer tokens for routes that require them (the identity module's JWT verifier).
     pub auth: Arc<dyn TokenVerifier>,
 }
 
@@ -121,6 +121,7 @@ impl App {
             )),
         };
 
-        Ok(App { config, clock, store, queue, devices, auth: Arc::new(RejectAll) })
+        let auth: Arc<dyn TokenVerifier> = Arc::new(crate::identity::tokens::JwtVerifier::new(&config, clock.clone()));
+        Ok(App { config, clock, store, queue, devices, auth })
     }
 }

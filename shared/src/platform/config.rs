@@ -70,6 +70,78 @@ pub struct Config {
     pub iot_policy: String,
     /// Scheduled jobs run in the local stack (`PREMISES_SCHEDULES`, default true).
     pub run_schedules: bool,
+    /// JWT signing keys from `PREMISES_JWT_KEYS` (`kid:secret,…`): the first
+    /// signs, all verify. Required in prod; dev and test fall back to a fixed dev key.
+    pub jwt_keys: Vec<JwtKey>,
+    /// Access-token lifetime (`PREMISES_JWT_ACCESS_TTL_SECS`, default 900).
+    pub jwt_access_ttl_secs: i64,
+    /// Refresh-token lifetime (`PREMISES_JWT_REFRESH_TTL_SECS`, default 604800).
+    pub jwt_refresh_ttl_secs: i64,
+    /// The admin the local stack creates at start if absent
+    /// (`PREMISES_ADMIN_EMAIL` and `PREMISES_ADMIN_PASSWORD`, both or neither).
+    pub admin: Option<AdminAccount>,
+    /// Digits of a phone OTP (`PREMISES_OTP_LENGTH`, 4 to 10, default 6).
+    pub otp_length: u32,
+    /// Seconds an OTP stays valid (`PREMISES_OTP_TTL_SECS`, default 300).
+    pub otp_ttl_secs: i64,
+}
+
+/// The bootstrap admin's credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminAccount {
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AdminAccount({}, <redacted>)", self.email)
+    }
+}
+
+/// One HMAC key of `PREMISES_JWT_KEYS`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtKey {
+    pub kid: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JwtKey({}, <redacted>)", self.kid)
+    }
+}
+
+/// The key dev and test use when `PREMISES_JWT_KEYS` is unset; never accepted in prod.
+const DEV_JWT_KEYS: &str = "dev:premises-development-key-not-for-production-use";
+
+/// Shortest secret `PREMISES_JWT_KEYS` accepts (HS256 wants at least 256 bits).
+const MIN_JWT_SECRET_LEN: usize = 32;
+
+fn parse_jwt_keys(value: &str) -> Result<Vec<JwtKey>, ConfigError> {
+    const VAR: &str = "PREMISES_JWT_KEYS";
+    let mut keys: Vec<JwtKey> = Vec::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((kid, secret)) = pair.split_once(':') else {
+            return Err(invalid(VAR, "<redacted>", "must be comma-separated kid:secret pairs"));
+        };
+        let (kid, secret) = (kid.trim(), secret.trim());
+        if kid.is_empty() || secret.len() < MIN_JWT_SECRET_LEN {
+            return Err(invalid(
+                VAR,
+                "<redacted>",
+                &format!("each key needs a non-empty kid and a secret of at least {MIN_JWT_SECRET_LEN} characters"),
+            ));
+        }
+        if keys.iter().any(|k| k.kid == kid) {
+            return Err(invalid(VAR, "<redacted>", &format!("kid {kid:?} appears twice")));
+        }
+        keys.push(JwtKey { kid: kid.to_string(), secret: secret.to_string() });
+    }
+    if keys.is_empty() {
+        return Err(invalid(VAR, "", "must hold at least one kid:secret pair"));
+    }
+    Ok(keys)
 }
 
 impl Config {
@@ -120,6 +192,43 @@ impl Config {
             })
             .collect();
 
+        let jwt_keys = match get("PREMISES_JWT_KEYS") {
+            Some(v) => parse_jwt_keys(v)?,
+            None if env == Env::Prod => {
+                return Err(invalid("PREMISES_JWT_KEYS", "", "is required in prod (comma-separated kid:secret pairs)"));
+            }
+            None => parse_jwt_keys(DEV_JWT_KEYS)?,
+        };
+        let ttl = |var: &str, default: &str| -> Result<i64, ConfigError> {
+            let value = get(var).unwrap_or(default);
+            match value.parse::<i64>() {
+                Ok(secs) if secs > 0 => Ok(secs),
+                _ => Err(invalid(var, value, "must be a positive number of seconds")),
+            }
+        };
+        let jwt_access_ttl_secs = ttl("PREMISES_JWT_ACCESS_TTL_SECS", "900")?;
+        let jwt_refresh_ttl_secs = ttl("PREMISES_JWT_REFRESH_TTL_SECS", "604800")?;
+
+        let admin = match (get("PREMISES_ADMIN_EMAIL"), get("PREMISES_ADMIN_PASSWORD")) {
+            (Some(email), Some(password)) => {
+                Some(AdminAccount { email: email.to_string(), password: password.to_string() })
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid("PREMISES_ADMIN_PASSWORD", "", "is required when PREMISES_ADMIN_EMAIL is set"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("PREMISES_ADMIN_EMAIL", "", "is required when PREMISES_ADMIN_PASSWORD is set"));
+            }
+        };
+
+        let otp_length = get("PREMISES_OTP_LENGTH").unwrap_or("6");
+        let otp_length = match otp_length.parse::<u32>() {
+            Ok(n) if (4..=10).contains(&n) => n,
+            _ => return Err(invalid("PREMISES_OTP_LENGTH", otp_length, "must be a number of digits from 4 to 10")),
+        };
+        let otp_ttl_secs = ttl("PREMISES_OTP_TTL_SECS", "300")?;
+
         Ok(Config {
             env,
             in_lambda,
@@ -152,6 +261,12 @@ impl Config {
             iot_endpoint: get("PREMISES_IOT_ENDPOINT").map(str::to_string),
             iot_policy: get("PREMISES_IOT_POLICY").unwrap_or("premises-device").to_string(),
             run_schedules: parse_bool("PREMISES_SCHEDULES", get("PREMISES_SCHEDULES").unwrap_or("true"))?,
+            jwt_keys,
+            jwt_access_ttl_secs,
+            jwt_refresh_ttl_secs,
+            admin,
+            otp_length,
+            otp_ttl_secs,
         })
     }
 
@@ -204,7 +319,8 @@ mod tests {
 
     #[test]
     fn lambda_defaults_are_aws() {
-        let c = Config::from_vars(vars(&[("AWS_LAMBDA_FUNCTION_NAME", "health")])).unwrap();
+        let key = "k1:0123456789abcdef0123456789abcdef";
+        let c = Config::from_vars(vars(&[("AWS_LAMBDA_FUNCTION_NAME", "health"), ("PREMISES_JWT_KEYS", key)])).unwrap();
         assert_eq!(
             (c.store, c.queue, c.devices, c.env),
             (StoreBackend::Dynamodb, QueueBackend::Sqs, DevicesBackend::Aws, Env::Prod)
@@ -218,6 +334,39 @@ mod tests {
         assert!(err.contains("embedded, dynamodb"), "{err}");
         let err = Config::from_vars(vars(&[("PREMISES_HTTP_ADDR", "localhost")])).unwrap_err().to_string();
         assert!(err.starts_with("PREMISES_HTTP_ADDR:"), "{err}");
+    }
+
+    #[test]
+    fn prod_without_jwt_keys_fails_naming_the_variable() {
+        let err = Config::from_vars(vars(&[("PREMISES_ENV", "prod")])).unwrap_err().to_string();
+        assert!(err.starts_with("PREMISES_JWT_KEYS:"), "{err}");
+    }
+
+    #[test]
+    fn jwt_keys_are_parsed_in_order_and_secrets_stay_out_of_errors() {
+        let c = Config::from_vars(vars(&[(
+            "PREMISES_JWT_KEYS",
+            "new:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb, old:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        )]))
+        .unwrap();
+        let kids: Vec<&str> = c.jwt_keys.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, ["new", "old"]);
+        let err = Config::from_vars(vars(&[("PREMISES_JWT_KEYS", "k:short")])).unwrap_err().to_string();
+        assert!(err.starts_with("PREMISES_JWT_KEYS:") && !err.contains("short"), "{err}");
+    }
+
+    #[test]
+    fn dev_falls_back_to_the_dev_jwt_key() {
+        let c = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(c.jwt_keys.len(), 1);
+        assert_eq!(c.jwt_access_ttl_secs, 900);
+        assert_eq!(c.jwt_refresh_ttl_secs, 604800);
+    }
+
+    #[test]
+    fn an_admin_email_without_a_password_names_the_missing_variable() {
+        let err = Config::from_vars(vars(&[("PREMISES_ADMIN_EMAIL", "a@example.com")])).unwrap_err().to_string();
+        assert!(err.starts_with("PREMISES_ADMIN_PASSWORD:"), "{err}");
     }
 
     #[test]

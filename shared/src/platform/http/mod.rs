@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::App;
-use crate::catalog::{Auth, Function, Trigger};
+use crate::catalog::{Auth, ErrorShape, Function, Trigger};
 use crate::platform::store::StoreError;
 
 pub use auth::Principal;
@@ -79,6 +79,15 @@ impl ApiError {
         e.source = Some(source.into());
         e
     }
+    /// The same status and code in Circle Time's envelope `{"success": false, "message", "code", "field"?}`.
+    pub fn enveloped(self) -> Self {
+        let mut body = serde_json::json!({"success": false, "message": self.message, "code": self.code});
+        if let Some(field) = &self.field {
+            body["field"] = serde_json::Value::String(field.clone());
+        }
+        self.with_body(body)
+    }
+
     /// Replaces the default body with a seed-specific one (same status and code).
     pub fn with_body(mut self, body: serde_json::Value) -> Self {
         self.body = Some(body);
@@ -132,6 +141,13 @@ pub fn ok<T: Serialize + ?Sized>(value: &T) -> Result {
     Ok(json_response(StatusCode::OK, value))
 }
 
+/// 204 without a body.
+pub fn no_content() -> Response {
+    let mut r = http::Response::new(Body::Empty);
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
 fn plain_500() -> Response {
     let mut r = http::Response::new(Body::Text("Internal server error.".into()));
     *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -182,6 +198,14 @@ pub fn request_id(req: &Request) -> String {
     }
 }
 
+/// The client's address as API Gateway saw it (`requestContext.http.sourceIp`).
+pub fn source_ip(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone().filter(|ip| !ip.is_empty()),
+        _ => None,
+    }
+}
+
 /// Runs one HTTP function on one request: the same pipeline under Lambda and locally.
 pub async fn dispatch(app: &'static App, function: &'static Function, req: Request) -> Response {
     let Trigger::Http { handler, .. } = &function.trigger else {
@@ -201,7 +225,17 @@ pub async fn dispatch(app: &'static App, function: &'static Function, req: Reque
             preflight()
         } else {
             match admit(app, function, req) {
-                Err(e) => e.into_response(),
+                Err(e) => {
+                    let e = match function.errors {
+                        ErrorShape::Detail => e,
+                        ErrorShape::Envelope => e.enveloped(),
+                    };
+                    let mut response = e.into_response();
+                    if response.status() == StatusCode::UNAUTHORIZED && matches!(function.auth, Auth::Bearer { .. }) {
+                        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    }
+                    response
+                }
                 Ok(req) => match AssertUnwindSafe(handler(app, req)).catch_unwind().await {
                     Ok(Ok(r)) => r,
                     Ok(Err(e)) => e.into_response(),

@@ -91,7 +91,7 @@ fn match_segments(segments: &[Segment], parts: &[&str]) -> Option<Vec<(String, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Auth, Function, Trigger};
+    use crate::catalog::{Auth, ErrorShape, Function, Trigger};
     use crate::platform::http::ok;
 
     fn route(name: &'static str, method: &'static str, path: &'static str) -> Function {
@@ -99,6 +99,7 @@ mod tests {
             name,
             summary: "test",
             auth: Auth::Public,
+            errors: ErrorShape::Detail,
             trigger: Trigger::Http { method, path, handler: |_, _| Box::pin(async { ok(&()) }) },
         }
     }

@@ -1,0 +1,67 @@
+//! Circle Time's account endpoints (seed 001) in its envelope
+//! `{"success": bool, "data": …, "message"?: …}`, failures included.
+
+use serde::Serialize;
+
+use crate::App;
+use crate::platform::http::{self, ApiError, Request, Response, auth, json_body};
+
+use super::handlers::{LoginBody, RefreshBody, refused_login};
+use super::service::{self, IdentityError};
+use super::types::UserView;
+
+#[derive(Debug, Serialize)]
+struct Envelope<T> {
+    success: bool,
+    data: T,
+}
+
+/// The same status and code as the SmartLock answer, in Circle Time's envelope.
+fn enveloped<E: Into<ApiError>>(e: E) -> ApiError {
+    e.into().enveloped()
+}
+
+#[derive(Debug, Serialize)]
+struct LoginData {
+    /// The access token again, for clients that expect one `token` (seed 001).
+    token: String,
+    access: String,
+    refresh: String,
+    user: UserView,
+}
+
+/// `POST /api/auth/login`. Three round trips.
+pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: LoginBody = json_body(&req).map_err(enveloped)?;
+    let user = match service::login(app, &body.email, &body.password, http::source_ip(&req).as_deref()).await {
+        Ok(user) => user,
+        Err(e) => return Ok(refused_login(e, enveloped)),
+    };
+    let tokens = service::start_session(app, &user).map_err(enveloped)?;
+    http::ok(&Envelope {
+        success: true,
+        data: LoginData {
+            token: tokens.access.clone(),
+            access: tokens.access,
+            refresh: tokens.refresh,
+            user: UserView::from(&user),
+        },
+    })
+}
+
+/// `POST /api/auth/refresh`: rotates the refresh token like SmartLock's refresh.
+pub async fn refresh(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: RefreshBody = json_body(&req).map_err(enveloped)?;
+    let (_, tokens) = service::refresh(app, &body.refresh).await.map_err(enveloped)?;
+    http::ok(&Envelope { success: true, data: tokens })
+}
+
+/// `GET /api/auth/me`. One round trip.
+pub async fn me(app: &'static App, req: Request) -> http::Result<Response> {
+    let principal = auth::principal(&req).map_err(enveloped)?;
+    let user = service::get_user(app, &principal.user_id)
+        .await
+        .map_err(enveloped)?
+        .ok_or_else(|| enveloped(IdentityError::UserNotFound))?;
+    http::ok(&Envelope { success: true, data: UserView::from(&user) })
+}

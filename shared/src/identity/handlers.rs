@@ -1,0 +1,283 @@
+//! SmartLock's account endpoints (seed 003): parse, call the service, shape the answer.
+
+use ::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::platform::http::{self, ApiError, Request, Response, auth, json_body, json_response};
+
+use super::otp;
+use super::service::{self, IdentityError, NewUser, ProfileChanges};
+use super::types::{Role, TokenPair, UserView};
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Invalid { field, code, message } => ApiError::invalid_field(field, code, message),
+            IdentityError::EmailTaken => {
+                ApiError::invalid_field("email", "unique", "A user with this email already exists.")
+            }
+            IdentityError::PhoneTaken => {
+                ApiError::invalid_field("phone_number", "unique", "A user with this phone number already exists.")
+            }
+            IdentityError::BadCredentials => {
+                ApiError::unauthorized("authentication_failed", "No active account found with the given credentials")
+            }
+            IdentityError::TooManyAttempts { retry_after_secs } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                format!("Too many failed logins. Expected available in {retry_after_secs} seconds."),
+            ),
+            IdentityError::TooManyOtpRequests { retry_after_secs } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "otp_rate_limited",
+                format!("Too many OTP requests for this phone. Expected available in {retry_after_secs} seconds."),
+            ),
+            IdentityError::OtpRefused { code, message } => ApiError::invalid_field("otp", code, message),
+            IdentityError::TokenInvalid => ApiError::unauthorized("token_not_valid", "Token is invalid or expired"),
+            IdentityError::UserNotFound => ApiError::unauthorized("user_not_found", "User not found"),
+            IdentityError::NoSuchUser => ApiError::not_found("not_found", "No user has this id."),
+            IdentityError::Store(e) => e.into(),
+            IdentityError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// The response of a failed login in the given error shape, with
+/// `Retry-After` when the attempt was throttled.
+pub(super) fn refused_login(e: IdentityError, shape: fn(ApiError) -> ApiError) -> Response {
+    let retry_after = match &e {
+        IdentityError::TooManyAttempts { retry_after_secs }
+        | IdentityError::TooManyOtpRequests { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
+    let mut response = shape(e.into()).into_response();
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(::http::header::RETRY_AFTER, ::http::HeaderValue::from(secs));
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RegisterBody {
+    pub email: String,
+    pub password: String,
+    pub password_confirm: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub phone_number: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Session {
+    pub user: UserView,
+    pub tokens: TokenPair,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Message {
+    message: &'static str,
+}
+
+/// `POST /api/v1/auth/register/`: 201 with the user and a token pair. One round trip.
+pub async fn register(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: RegisterBody = json_body(&req)?;
+    let user = service::register(
+        app,
+        NewUser {
+            email: body.email,
+            password: body.password,
+            password_confirm: body.password_confirm,
+            first_name: body.first_name,
+            last_name: body.last_name,
+            phone: body.phone_number.filter(|p| !p.trim().is_empty()),
+            role: Role::Member,
+        },
+    )
+    .await?;
+    let tokens = service::start_session(app, &user)?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &Session { user: UserView::from(&user), tokens, message: Some("User registered successfully") },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /api/v1/auth/login/`: the user and a new token pair; 401 on wrong credentials. Three round trips.
+pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: LoginBody = json_body(&req)?;
+    let user = match service::login(app, &body.email, &body.password, http::source_ip(&req).as_deref()).await {
+        Ok(user) => user,
+        Err(e) => return Ok(refused_login(e, |e| e)),
+    };
+    let tokens = service::start_session(app, &user)?;
+    http::ok(&Session { user: UserView::from(&user), tokens, message: None })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefreshBody {
+    pub refresh: String,
+}
+
+/// `POST /api/v1/auth/logout/`: revokes the refresh token's session. One round trip.
+pub async fn logout(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: RefreshBody = json_body(&req)?;
+    service::logout(app, &body.refresh).await?;
+    http::ok(&Message { message: "Successfully logged out" })
+}
+
+/// `POST /api/v1/auth/token/refresh/`: a new access and refresh token; the old refresh token is used up.
+pub async fn refresh(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: RefreshBody = json_body(&req)?;
+    let (_, tokens) = service::refresh(app, &body.refresh).await?;
+    http::ok(&tokens)
+}
+
+/// `GET /api/v1/users/profile/`: the caller. One round trip.
+pub async fn profile_get(app: &'static App, req: Request) -> http::Result<Response> {
+    let principal = auth::principal(&req)?;
+    let user = service::get_user(app, &principal.user_id).await?.ok_or(IdentityError::UserNotFound)?;
+    http::ok(&UserView::from(&user))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileBody {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    #[serde(default)]
+    pub telegram_chat_id: Option<String>,
+}
+
+/// `PUT /api/v1/users/profile/`: changes names, phone number, Telegram chat id. Email stays.
+pub async fn profile_put(app: &'static App, req: Request) -> http::Result<Response> {
+    let principal = auth::principal(&req)?;
+    let body: ProfileBody = json_body(&req)?;
+    let user = service::update_profile(
+        app,
+        &principal.user_id,
+        ProfileChanges {
+            first_name: body.first_name,
+            last_name: body.last_name,
+            phone: body.phone_number,
+            telegram_chat_id: body.telegram_chat_id,
+        },
+    )
+    .await?;
+    http::ok(&UserView::from(&user))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangePasswordBody {
+    pub old_password: String,
+    pub new_password: String,
+    pub new_password_confirm: String,
+}
+
+/// `POST /api/v1/users/change-password/`: every refresh token issued before stops working.
+pub async fn change_password(app: &'static App, req: Request) -> http::Result<Response> {
+    let principal = auth::principal(&req)?;
+    let body: ChangePasswordBody = json_body(&req)?;
+    service::change_password(
+        app,
+        &principal.user_id,
+        &body.old_password,
+        &body.new_password,
+        &body.new_password_confirm,
+    )
+    .await?;
+    http::ok(&Message { message: "Password changed successfully" })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RequestOtpBody {
+    pub phone: String,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct OtpRequested {
+    request_id: String,
+    ttl: i64,
+    message: String,
+    /// The code itself, in dev mode only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dev_otp: Option<String>,
+}
+
+/// `POST /api/v1/auth/request-otp/` (seed 004): sends a code by SMS; 429 with `Retry-After` when the phone asked
+/// too often. One transaction and one queue send.
+pub async fn request_otp(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: RequestOtpBody = json_body(&req)?;
+    let role = match body.role.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => Role::Member,
+        Some(r) => serde_json::from_value(serde_json::Value::String(r.to_string())).map_err(|_| {
+            ApiError::invalid_field("role", "invalid_choice", format!("\"{r}\" is not a valid choice."))
+        })?,
+    };
+    let requested = match otp::request(app, &body.phone, role).await {
+        Ok(requested) => requested,
+        Err(e) => return Ok(refused_login(e, |e| e)),
+    };
+    let dev = app.config.env == crate::platform::config::Env::Dev;
+    http::ok(&OtpRequested {
+        request_id: requested.request_id,
+        ttl: requested.ttl_secs,
+        message: format!("OTP sent to {}", requested.phone),
+        dev_otp: dev.then_some(requested.code),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerifyOtpBody {
+    pub request_id: String,
+    pub otp: serde_json::Value,
+}
+
+/// The user as HunarMitra shows it: the common view plus `phone`.
+#[derive(Debug, Serialize)]
+struct PhoneUserView {
+    #[serde(flatten)]
+    view: UserView,
+    phone: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct OtpSession {
+    access: String,
+    refresh: String,
+    user: PhoneUserView,
+    is_new_user: bool,
+}
+
+/// `POST /api/v1/auth/verify-otp/` (seed 004): tokens for the phone's user, created on first login.
+pub async fn verify_otp(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: VerifyOtpBody = json_body(&req)?;
+    // Clients send the code as a string or as a number, which loses leading zeros: 1234 is 001234.
+    let code = match &body.otp {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) if n.is_u64() => format!("{n:0>width$}", width = app.config.otp_length as usize),
+        _ => return Err(ApiError::invalid_field("otp", "invalid", "The OTP must be a string of digits.")),
+    };
+    let verified = otp::verify(app, body.request_id.trim(), &code).await?;
+    http::ok(&OtpSession {
+        access: verified.tokens.access,
+        refresh: verified.tokens.refresh,
+        user: PhoneUserView { phone: verified.user.phone.clone(), view: UserView::from(&verified.user) },
+        is_new_user: verified.is_new_user,
+    })
+}

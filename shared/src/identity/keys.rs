@@ -1,0 +1,71 @@
+//! Every key the identity module writes. See docs/data-model.md.
+
+use crate::platform::store::Key;
+
+/// The user: `USER#<id>` / `USER`.
+pub fn user(id: &str) -> Key {
+    Key::new(format!("USER#{id}"), "USER")
+}
+
+/// GSI1 partition of every user (admin listing, oldest first).
+pub const USERS_GSI1PK: &str = "USERS";
+
+/// GSI1 sort key of a user: zero-padded creation second, then the id.
+pub fn users_gsi1sk(created_at: i64, id: &str) -> String {
+    format!("{created_at:012}#{id}")
+}
+
+/// Uniqueness of an email (already lowercased): `USEREMAIL#<email>` / `USEREMAIL`, holding `user_id`.
+pub fn user_email(email_lower: &str) -> Key {
+    Key::new(format!("USEREMAIL#{email_lower}"), "USEREMAIL")
+}
+
+/// Uniqueness of an E.164 phone number: `USERPHONE#<phone>` / `USERPHONE`, holding `user_id`.
+pub fn user_phone(phone: &str) -> Key {
+    Key::new(format!("USERPHONE#{phone}"), "USERPHONE")
+}
+
+/// A refresh token that has been used (rotated) or presented: `REFRESH#<jti>` / `USED`, TTL at the token's expiry.
+pub fn refresh_used(jti: &str) -> Key {
+    Key::new(format!("REFRESH#{jti}"), "USED")
+}
+
+/// A refresh-token family (one login session): `TOKENFAMILY#<fam>` / `TOKENFAMILY`; exists only once revoked.
+pub fn token_family(fam: &str) -> Key {
+    Key::new(format!("TOKENFAMILY#{fam}"), "TOKENFAMILY")
+}
+
+/// Failed logins for one email in one minute: `LOGINFAIL#EMAIL#<email>` / `MINUTE#<epoch minute>`, `count`, TTL.
+pub fn login_failures_email(email_lower: &str, minute: i64) -> Key {
+    Key::new(format!("LOGINFAIL#EMAIL#{email_lower}"), format!("MINUTE#{minute}"))
+}
+
+/// Failed logins from one source IP in one minute: `LOGINFAIL#IP#<ip>` / `MINUTE#<epoch minute>`, `count`, TTL.
+pub fn login_failures_ip(ip: &str, minute: i64) -> Key {
+    Key::new(format!("LOGINFAIL#IP#{ip}"), format!("MINUTE#{minute}"))
+}
+
+/// An OTP request: `OTP#<request_id>` / `OTP`, the code's hash, attempts, TTL at its expiry.
+pub fn otp(request_id: &str) -> Key {
+    Key::new(format!("OTP#{request_id}"), "OTP")
+}
+
+/// When a phone last requested an OTP: `OTPRATE#<phone>` / `LAST`, `last_at`, TTL a minute later.
+pub fn otp_last_request(phone: &str) -> Key {
+    Key::new(format!("OTPRATE#{phone}"), "LAST")
+}
+
+/// OTP requests of a phone in one clock hour: `OTPRATE#<phone>` / `HOUR#<epoch hour>`, `count`, TTL.
+pub fn otp_hour(phone: &str, hour: i64) -> Key {
+    Key::new(format!("OTPRATE#{phone}"), format!("HOUR#{hour}"))
+}
+
+/// One entry of a phone's OTP log: `OTPLOG#<phone>` / `<epoch second, 12 digits>#<id>`, kept 90 days.
+pub fn otp_log(phone: &str, at: i64, id: &str) -> Key {
+    Key::new(format!("OTPLOG#{phone}"), format!("{at:012}#{id}"))
+}
+
+/// An RFID tag (8 hex digits, uppercased): `RFID#<tag>` / `RFID`, `user_id`?, `blacklisted`.
+pub fn rfid(tag: &str) -> Key {
+    Key::new(format!("RFID#{tag}"), "RFID")
+}

@@ -1,0 +1,99 @@
+//! The user as stored and as shown.
+
+use serde::{Deserialize, Serialize};
+
+use crate::platform::clock::UtcDateTime;
+
+/// What a user may do. Seeds 001 and 003 name these roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Staff,
+    Member,
+    Worker,
+    Contractor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+            Role::Member => "member",
+            Role::Worker => "worker",
+            Role::Contractor => "contractor",
+        }
+    }
+}
+
+/// The user item (`keys::user`). Timestamps are epoch seconds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    /// Lowercased; unique through `keys::user_email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// E.164; unique through `keys::user_phone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub is_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_chat_id: Option<String>,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<i64>,
+    /// Bumped when the password changes; refresh tokens carry the generation they were issued in.
+    #[serde(default)]
+    pub token_generation: i64,
+}
+
+/// The user as the API shows it (never the password hash).
+#[derive(Clone, Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub full_name: String,
+    pub phone_number: Option<String>,
+    pub role: Role,
+    pub is_active: bool,
+    pub is_verified: bool,
+    pub telegram_chat_id: Option<String>,
+    pub created_at: String,
+    pub last_login: Option<String>,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        let full_name = format!("{} {}", u.first_name, u.last_name).trim().to_string();
+        UserView {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            full_name,
+            phone_number: u.phone.clone(),
+            role: u.role,
+            is_active: u.is_active,
+            is_verified: u.is_verified,
+            telegram_chat_id: u.telegram_chat_id.clone(),
+            created_at: UtcDateTime::from_epoch_secs(u.created_at).rfc3339(),
+            last_login: u.last_login.map(|t| UtcDateTime::from_epoch_secs(t).rfc3339()),
+        }
+    }
+}
+
+/// An access and a refresh token.
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+}

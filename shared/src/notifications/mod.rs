@@ -1,0 +1,53 @@
+//! Notifications: what producers put on the `notifications` queue.
+//!
+//! Producers (identity's OTP SMS, later bank credits and device alerts)
+//! enqueue a [`Notification`]; the notifications consumer delivers it on each
+//! of its channels. The notification id makes delivery idempotent, so a
+//! message the queue delivers twice reaches its recipient once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::platform::queue::{OutMessage, QueueDef, QueueError};
+
+/// The queue every notification goes through.
+pub const QUEUE: QueueDef =
+    QueueDef { name: "notifications", visibility_timeout_secs: 60, max_receive_count: 5, fifo: false };
+
+/// Who receives a notification: a user, or a bare address for people without an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipient {
+    User(String),
+    Phone(String),
+    Email(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Inbox,
+    Email,
+    Sms,
+    Telegram,
+}
+
+/// One message to one recipient on one or more channels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Unique per message; deliveries are deduplicated on it.
+    pub id: String,
+    pub recipient: Recipient,
+    /// What it is about (`otp`, `room_credited`, `low_battery`, …).
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    #[serde(default)]
+    pub data: serde_json::Value,
+    pub channels: Vec<Channel>,
+}
+
+/// Puts the notification on the queue. One queue send.
+pub async fn enqueue(app: &App, notification: &Notification) -> Result<(), QueueError> {
+    app.queue.send(QUEUE.name, OutMessage::json(notification)?).await.map(|_| ())
+}
