@@ -313,6 +313,223 @@ pub fn functions() -> &'static [Function] {
                     handler: |app, req| Box::pin(crate::identity::rfid::unblacklist(app, req)),
                 },
             },
+            Function {
+                name: "appliance-auth-challenge",
+                summary: "A challenge token for a room at an endpoint (appliances)",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/auth/challenge/",
+                    handler: |app, req| Box::pin(crate::appliances::handlers::challenge(app, req)),
+                },
+            },
+            Function {
+                name: "appliance-auth-verify",
+                summary: "Verify a room's TOTP code for an access token (appliances)",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/auth/verify/",
+                    handler: |app, req| Box::pin(crate::appliances::handlers::verify(app, req)),
+                },
+            },
+            Function {
+                name: "appliance-start",
+                summary: "Start an appliance run, reserving its price (appliances)",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/appliance/start/",
+                    handler: |app, req| Box::pin(crate::appliances::handlers::start(app, req)),
+                },
+            },
+            Function {
+                name: "appliance-finish",
+                summary: "Finish or abort a run, refunding the difference (appliances)",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/appliance/finish/",
+                    handler: |app, req| Box::pin(crate::appliances::handlers::finish(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rooms-create",
+                summary: "Create a room (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/rooms/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::create_room(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rooms-list",
+                summary: "List rooms (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/rooms/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::list_rooms(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rooms-get",
+                summary: "A room with its balance (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/rooms/{key}/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::get_room_detail(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rooms-totp",
+                summary: "A new TOTP secret for a room (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/rooms/{key}/totp/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::new_totp(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rooms-credit",
+                summary: "Credit or debit a room (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/rooms/{key}/credit/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::credit(app, req)),
+                },
+            },
+            Function {
+                name: "admin-rooms-ledger",
+                summary: "A room's ledger (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/rooms/{key}/ledger/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::ledger(app, req)),
+                },
+            },
+            Function {
+                name: "admin-appliances-create",
+                summary: "Create an appliance type (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/appliances/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::create_appliance(app, req)),
+                },
+            },
+            Function {
+                name: "admin-appliances-list",
+                summary: "List appliance types (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/appliances/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::list_appliances(app, req)),
+                },
+            },
+            Function {
+                name: "admin-endpoints-create",
+                summary: "Create an appliance endpoint (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/endpoints/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::create_endpoint(app, req)),
+                },
+            },
+            Function {
+                name: "admin-endpoints-list",
+                summary: "List appliance endpoints (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/endpoints/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::list_endpoints(app, req)),
+                },
+            },
+            Function {
+                name: "admin-endpoints-revoke-tokens",
+                summary: "Invalidate every token of an endpoint (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/endpoints/{endpoint_id}/revoke-tokens/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::revoke_tokens(app, req)),
+                },
+            },
+            Function {
+                name: "admin-runs-list",
+                summary: "List appliance runs (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/runs/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::list_runs(app, req)),
+                },
+            },
+            Function {
+                name: "admin-runs-abort",
+                summary: "Abort a run with a full refund (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/runs/{run_id}/abort/",
+                    handler: |app, req| Box::pin(crate::appliances::admin::abort_run(app, req)),
+                },
+            },
+            Function {
+                name: "appliance-mqtt-request",
+                summary: "Answer an endpoint's MQTT request (appliances)",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::IotRule {
+                    sql: crate::appliances::mqtt::REQUEST_SQL,
+                    handler: |app, event| Box::pin(crate::appliances::mqtt::request(app, event)),
+                },
+            },
+            Function {
+                name: "appliance-mqtt-status",
+                summary: "Record an endpoint's status telemetry (appliances)",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::IotRule {
+                    sql: crate::appliances::mqtt::STATUS_SQL,
+                    handler: |app, event| Box::pin(crate::appliances::mqtt::status(app, event)),
+                },
+            },
+            Function {
+                name: "appliance-stuck-runs",
+                summary: "Abort runs running too long (appliances)",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Schedule {
+                    expression: crate::appliances::jobs::STUCK_RUNS_SCHEDULE,
+                    handler: |app, _| Box::pin(crate::appliances::jobs::abort_stuck_runs(app)),
+                },
+            },
         ]
     });
     &FUNCTIONS

@@ -5,6 +5,7 @@
 //! catalog that exercises every trigger kind. Both run on the embedded store
 //! and, when `make test` provides DynamoDB Local, again on DynamoDB.
 
+mod appliances;
 mod helpers;
 mod identity;
 mod phone_and_rfid;

@@ -49,6 +49,7 @@ async fn main() -> ExitCode {
 
 async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
+    let shutdown = shutdown_signal()?;
     let stack = Stack::start(config, Clock::System, Options::default()).await?;
     let c = &stack.app.config;
     println!("premises {} (store: {:?}, data: {})", env!("CARGO_PKG_VERSION"), c.store, c.data_dir.display());
@@ -56,7 +57,7 @@ async fn serve() -> anyhow::Result<()> {
     if let Some(mqtt) = stack.mqtt_addr {
         println!("MQTT  mqtt://{mqtt}");
     }
-    shutdown_signal().await;
+    shutdown.await;
     println!("stopping: draining in-flight work");
     stack.stop().await;
     println!("stopped");
@@ -101,22 +102,24 @@ fn list() {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is
+/// called, so a signal that arrives while the stack starts is not lost (and
+/// does not kill the process before it can drain).
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

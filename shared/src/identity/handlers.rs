@@ -270,7 +270,9 @@ pub async fn verify_otp(app: &'static App, req: Request) -> http::Result<Respons
     // Clients send the code as a string or as a number, which loses leading zeros: 1234 is 001234.
     let code = match &body.otp {
         serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) if n.is_u64() => format!("{n:0>width$}", width = app.config.otp_length as usize),
+        serde_json::Value::Number(n) if n.is_u64() => {
+            format!("{:0>width$}", n.as_u64().unwrap_or_default(), width = app.config.otp_length as usize)
+        }
         _ => return Err(ApiError::invalid_field("otp", "invalid", "The OTP must be a string of digits.")),
     };
     let verified = otp::verify(app, body.request_id.trim(), &code).await?;

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::clock::Clock;
@@ -73,24 +74,33 @@ impl Tokens {
 
     /// Signs with the first key.
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        self.sign_claims(claims)
+    }
+
+    /// Signs any claims with the first key (other modules' tokens share the keys).
+    pub fn sign_claims<C: Serialize>(&self, claims: &C) -> Result<String, TokenError> {
         let key = self.keys.first().ok_or(TokenError::Invalid)?;
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(key.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
     }
 
-    /// Verifies signature (by `kid`), type and expiry at `now_secs`.
-    pub fn verify(&self, token: &str, typ: &str, now_secs: i64) -> Result<Claims, TokenError> {
+    /// Checks the signature (by `kid`) and decodes the claims; type and expiry are the caller's to check.
+    pub fn decode_claims<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         let key = self.keys.iter().find(|k| k.kid == kid).ok_or(TokenError::Invalid)?;
         let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry is checked against the injectable clock below.
+        // Expiry is checked against the injectable clock by the caller.
         validation.validate_exp = false;
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
-        let claims =
-            jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(|_| TokenError::Invalid)?.claims;
+        Ok(jsonwebtoken::decode::<C>(token, &key.decoding, &validation).map_err(|_| TokenError::Invalid)?.claims)
+    }
+
+    /// Verifies signature (by `kid`), type and expiry at `now_secs`.
+    pub fn verify(&self, token: &str, typ: &str, now_secs: i64) -> Result<Claims, TokenError> {
+        let claims: Claims = self.decode_claims(token)?;
         if claims.typ != typ {
             return Err(TokenError::Invalid);
         }

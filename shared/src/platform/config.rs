@@ -84,6 +84,8 @@ pub struct Config {
     pub otp_length: u32,
     /// Seconds an OTP stays valid (`PREMISES_OTP_TTL_SECS`, default 300).
     pub otp_ttl_secs: i64,
+    /// Minutes after which a running appliance run counts as stuck and is aborted (`PREMISES_MAX_RUN_MINUTES`, 240).
+    pub max_run_minutes: i64,
 }
 
 /// The bootstrap admin's credentials.
@@ -203,7 +205,7 @@ impl Config {
             let value = get(var).unwrap_or(default);
             match value.parse::<i64>() {
                 Ok(secs) if secs > 0 => Ok(secs),
-                _ => Err(invalid(var, value, "must be a positive number of seconds")),
+                _ => Err(invalid(var, value, "must be a positive integer")),
             }
         };
         let jwt_access_ttl_secs = ttl("PREMISES_JWT_ACCESS_TTL_SECS", "900")?;
@@ -228,6 +230,7 @@ impl Config {
             _ => return Err(invalid("PREMISES_OTP_LENGTH", otp_length, "must be a number of digits from 4 to 10")),
         };
         let otp_ttl_secs = ttl("PREMISES_OTP_TTL_SECS", "300")?;
+        let max_run_minutes = ttl("PREMISES_MAX_RUN_MINUTES", "240")?;
 
         Ok(Config {
             env,
@@ -267,6 +270,7 @@ impl Config {
             admin,
             otp_length,
             otp_ttl_secs,
+            max_run_minutes,
         })
     }
 

@@ -4,6 +4,7 @@
 //! auth requirement and the security headers around each handler.
 
 pub mod auth;
+pub mod page;
 pub mod router;
 
 use std::borrow::Cow;
@@ -95,6 +96,12 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response {
+        let (status, body) = self.into_parts();
+        json_response(status, &body)
+    }
+
+    /// The status and JSON body the response carries (transports other than HTTP answer the same). Logs a 5xx's cause.
+    pub fn into_parts(self) -> (StatusCode, serde_json::Value) {
         if let Some(source) = &self.source {
             tracing::error!(code = %self.code, error = %format!("{source:#}"), "request failed");
         }
@@ -105,7 +112,7 @@ impl ApiError {
             }
             body
         });
-        json_response(self.status, &body)
+        (self.status, body)
     }
 }
 

@@ -1,0 +1,347 @@
+//! Admin endpoints of the appliances module (role `admin`): rooms, their TOTP
+//! secrets, credits and ledgers; appliances; endpoints; runs.
+
+use ::http::StatusCode;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::App;
+use crate::platform::http::auth::principal;
+use crate::platform::http::page::{self, Page};
+use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param, query_param};
+use crate::platform::store::{self, Cond, Index, Item, Query, SkCond, StoreError, Update, Write, s};
+
+use super::keys;
+use super::model::{Appliance, Endpoint, LedgerEntry, Room, RoomTotp, Run, RunStatus};
+use super::service::{self, balance_change, get_room, id_of, room_not_found};
+
+const PAGE_SIZE: usize = 20;
+const MAX_PAGE_SIZE: usize = 100;
+
+/// Every item of a partition (GSI or table), in key order.
+async fn all<T: serde::de::DeserializeOwned>(app: &App, query: Query) -> http::Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app.store.query(query.clone().after(cursor)).await?;
+        for item in page.items {
+            out.push(store::from_item(item)?);
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+fn with_key(mut item: Item, key: store::Key, kind: &str) -> Item {
+    item.insert(store::TABLE.pk.to_string(), s(key.pk));
+    item.insert(store::TABLE.sk.to_string(), s(key.sk));
+    item.insert("type".into(), s(kind));
+    item
+}
+
+// ---------------------------------------------------------------------- rooms
+
+#[derive(Debug, Deserialize)]
+struct NewRoom {
+    key: Json,
+}
+
+#[derive(Debug, Serialize)]
+struct RoomView {
+    key: String,
+    balance: i64,
+    created_at: i64,
+}
+
+impl From<Room> for RoomView {
+    fn from(r: Room) -> Self {
+        RoomView { key: r.key, balance: r.balance, created_at: r.created_at }
+    }
+}
+
+/// `POST /api/admin/rooms/` `{key}` → 201 `{key, balance}`; 409 when the room exists. One conditional put.
+pub async fn create_room(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: NewRoom = json_body(&req)?;
+    let key = id_of("key", &body.key)?;
+    let room = Room { key: key.clone(), balance: 0, created_at: app.clock.now_secs() };
+    let mut item = with_key(store::to_item(&room)?, keys::room(&key), "room");
+    item.insert("GSI1PK".into(), s(keys::ROOMS_GSI1PK));
+    item.insert("GSI1SK".into(), s(&key));
+    match app.store.put(item, Some(Cond::item_absent())).await {
+        Ok(()) => Ok(json_response(StatusCode::CREATED, &RoomView::from(room))),
+        Err(StoreError::ConditionFailed) => Err(ApiError::conflict("room_exists", "A room with this key exists.")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /api/admin/rooms/`: every room by key, paginated. One query page per 1 MB of rooms.
+pub async fn list_rooms(app: &'static App, req: Request) -> http::Result<Response> {
+    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let rooms: Vec<Room> = all(app, Query::partition(keys::ROOMS_GSI1PK).index(Index::Gsi1)).await?;
+    page::respond(&req, rooms.into_iter().map(RoomView::from).collect(), page)
+}
+
+#[derive(Debug, Serialize)]
+struct RoomDetail {
+    #[serde(flatten)]
+    room: RoomView,
+    has_totp: bool,
+    last_totp_step: Option<i64>,
+}
+
+/// `GET /api/admin/rooms/{key}/`. Two gets in parallel.
+pub async fn get_room_detail(app: &'static App, req: Request) -> http::Result<Response> {
+    let key = path_param(&req, "key")?.to_string();
+    let (room, totp) = tokio::try_join!(get_room(app, &key), async {
+        Ok(app.store.get(&keys::room_totp(&key)).await?.map(store::from_item::<RoomTotp>).transpose()?)
+    })?;
+    let room = room.ok_or_else(room_not_found)?;
+    http::ok(&RoomDetail {
+        room: room.into(),
+        has_totp: totp.is_some(),
+        last_totp_step: totp.and_then(|t| t.last_step),
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct TotpView {
+    secret: String,
+    otpauth_uri: String,
+}
+
+/// `POST /api/admin/rooms/{key}/totp/` → 201 `{secret, otpauth_uri}`: a new secret; the old one stops working.
+/// One transaction (room check, secret put).
+pub async fn new_totp(app: &'static App, req: Request) -> http::Result<Response> {
+    let key = path_param(&req, "key")?.to_string();
+    let mut bytes = [0u8; 20];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = match totp_rs::Secret::Raw(bytes.to_vec()).to_encoded() {
+        totp_rs::Secret::Encoded(s) => s,
+        totp_rs::Secret::Raw(_) => return Err(ApiError::internal(anyhow::anyhow!("base32 encoding failed"))),
+    };
+    let totp = RoomTotp { secret: secret.clone(), last_step: None, created_at: app.clock.now_secs() };
+    let writes = vec![
+        Write::Check { key: keys::room(&key), cond: Cond::item_exists() },
+        Write::Put { item: with_key(store::to_item(&totp)?, keys::room_totp(&key), "room_totp"), cond: None },
+    ];
+    match app.store.transact(writes).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(room_not_found()),
+        Err(e) => return Err(e.into()),
+    }
+    let label: String = form_urlencoded::byte_serialize(format!("Premises:room-{key}").as_bytes()).collect();
+    let otpauth_uri = format!(
+        "otpauth://totp/{label}?secret={secret}&issuer=Premises&algorithm=SHA1&digits={}&period={}",
+        service::TOTP_DIGITS,
+        service::TOTP_STEP_SECS
+    );
+    Ok(json_response(StatusCode::CREATED, &TotpView { secret, otpauth_uri }))
+}
+
+#[derive(Debug, Deserialize)]
+struct CreditBody {
+    amount: i64,
+    #[serde(default)]
+    note: String,
+}
+
+#[derive(Debug, Serialize)]
+struct BalanceView {
+    balance: i64,
+}
+
+/// `POST /api/admin/rooms/{key}/credit/` `{amount, note}` (cents; negative debits, never below zero) → 200
+/// `{balance}`. One get and one transaction (retried when the balance moved meanwhile).
+pub async fn credit(app: &'static App, req: Request) -> http::Result<Response> {
+    let key = path_param(&req, "key")?.to_string();
+    let body: CreditBody = json_body(&req)?;
+    let admin = principal(&req)?.user_id.clone();
+    if body.amount == 0 || body.amount.abs() > 10_000_000_000 {
+        return Err(ApiError::invalid_field("amount", "invalid", "amount must be non-zero cents within ±10^10."));
+    }
+    let note = body.note.trim().chars().take(200).collect::<String>();
+    let reference = if note.is_empty() { format!("admin:{admin}") } else { format!("admin:{admin}: {note}") };
+    for _ in 0..20 {
+        let room = get_room(app, &key).await?.ok_or_else(room_not_found)?;
+        if room.balance + body.amount < 0 {
+            return Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_funds",
+                "The balance may not go below zero.",
+            ));
+        }
+        let now = app.clock.now_millis();
+        let (writes, entry) = balance_change(&key, room.balance, body.amount, "admin_credit", &reference, now)?;
+        match app.store.transact(writes).await {
+            Ok(()) => return http::ok(&BalanceView { balance: entry.balance_after }),
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy_retry", "Too many concurrent changes to this room."))
+}
+
+/// `GET /api/admin/rooms/{key}/ledger/`: newest first, paginated. One query page per 1 MB of entries.
+pub async fn ledger(app: &'static App, req: Request) -> http::Result<Response> {
+    let key = path_param(&req, "key")?.to_string();
+    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    get_room(app, &key).await?.ok_or_else(room_not_found)?;
+    let query = Query::partition(keys::room_pk(&key)).sk(SkCond::BeginsWith(keys::LEDGER_PREFIX.into())).descending();
+    let entries: Vec<LedgerEntry> = all(app, query).await?;
+    page::respond(&req, entries, page)
+}
+
+// ----------------------------------------------------------------- appliances
+
+#[derive(Debug, Deserialize)]
+struct NewAppliance {
+    name: String,
+    price_per_unit: i64,
+}
+
+/// `POST /api/admin/appliances/` `{name, price_per_unit}` → 201. One conditional put.
+pub async fn create_appliance(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: NewAppliance = json_body(&req)?;
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.len() > 64 {
+        return Err(ApiError::invalid_field("name", "invalid", "name must be 1 to 64 characters."));
+    }
+    if body.price_per_unit <= 0 {
+        return Err(ApiError::invalid_field("price_per_unit", "not_positive", "price_per_unit must be positive."));
+    }
+    let appliance =
+        Appliance { name: name.clone(), price_per_unit: body.price_per_unit, created_at: app.clock.now_secs() };
+    let mut item = with_key(store::to_item(&appliance)?, keys::appliance(&name), "appliance");
+    item.insert("GSI1PK".into(), s(keys::APPLIANCES_GSI1PK));
+    item.insert("GSI1SK".into(), s(&name));
+    match app.store.put(item, Some(Cond::item_absent())).await {
+        Ok(()) => Ok(json_response(StatusCode::CREATED, &appliance)),
+        Err(StoreError::ConditionFailed) => {
+            Err(ApiError::conflict("appliance_exists", "An appliance with this name exists."))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /api/admin/appliances/`: by name, paginated.
+pub async fn list_appliances(app: &'static App, req: Request) -> http::Result<Response> {
+    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let items: Vec<Appliance> = all(app, Query::partition(keys::APPLIANCES_GSI1PK).index(Index::Gsi1)).await?;
+    page::respond(&req, items, page)
+}
+
+// ------------------------------------------------------------------ endpoints
+
+#[derive(Debug, Deserialize)]
+struct NewEndpoint {
+    endpoint_id: Json,
+    name: String,
+    appliances: Vec<String>,
+}
+
+/// `POST /api/admin/endpoints/` `{endpoint_id, name, appliances: [names]}` → 201. One transaction: the endpoint
+/// (absent) and a check that each appliance exists.
+pub async fn create_endpoint(app: &'static App, req: Request) -> http::Result<Response> {
+    let body: NewEndpoint = json_body(&req)?;
+    let endpoint_id = id_of("endpoint_id", &body.endpoint_id)?;
+    let mut appliances: Vec<String> = body.appliances.iter().map(|a| a.trim().to_string()).collect();
+    appliances.sort();
+    appliances.dedup();
+    if appliances.len() > 50 || appliances.iter().any(String::is_empty) {
+        return Err(ApiError::invalid_field("appliances", "invalid", "appliances must be up to 50 names."));
+    }
+    let endpoint = Endpoint {
+        endpoint_id: endpoint_id.clone(),
+        name: body.name.trim().to_string(),
+        appliances: appliances.clone(),
+        token_version: 1,
+        last_seen: None,
+        created_at: app.clock.now_secs(),
+    };
+    let mut item = with_key(store::to_item(&endpoint)?, keys::endpoint(&endpoint_id), "endpoint");
+    item.insert("GSI1PK".into(), s(keys::ENDPOINTS_GSI1PK));
+    item.insert("GSI1SK".into(), s(&endpoint_id));
+    let mut writes = vec![Write::Put { item, cond: Some(Cond::item_absent()) }];
+    writes.extend(appliances.iter().map(|a| Write::Check { key: keys::appliance(a), cond: Cond::item_exists() }));
+    match app.store.transact(writes).await {
+        Ok(()) => Ok(json_response(StatusCode::CREATED, &endpoint)),
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(ApiError::conflict("endpoint_exists", "An endpoint with this id exists."))
+        }
+        Err(StoreError::TransactionCanceled { failed }) => {
+            let unknown: Vec<&str> = failed.iter().filter_map(|i| appliances.get(i - 1)).map(String::as_str).collect();
+            Err(ApiError::invalid_field(
+                "appliances",
+                "appliance_not_found",
+                format!("Unknown appliances: {}.", unknown.join(", ")),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /api/admin/endpoints/`: by id, paginated.
+pub async fn list_endpoints(app: &'static App, req: Request) -> http::Result<Response> {
+    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let items: Vec<Endpoint> = all(app, Query::partition(keys::ENDPOINTS_GSI1PK).index(Index::Gsi1)).await?;
+    page::respond(&req, items, page)
+}
+
+/// `POST /api/admin/endpoints/{endpoint_id}/revoke-tokens/` → 200 with the endpoint: every token issued for it
+/// stops working. One conditional update.
+pub async fn revoke_tokens(app: &'static App, req: Request) -> http::Result<Response> {
+    let id = path_param(&req, "endpoint_id")?.to_string();
+    match app.store.update(&keys::endpoint(&id), Update::new().add("token_version", 1), Some(Cond::item_exists())).await
+    {
+        Ok(item) => http::ok(&store::from_item::<Endpoint>(item)?),
+        Err(StoreError::ConditionFailed) => Err(service::endpoint_not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ----------------------------------------------------------------------- runs
+
+fn parse_status(value: &str) -> http::Result<RunStatus> {
+    serde_json::from_value(Json::String(value.to_string()))
+        .map_err(|_| ApiError::invalid_field("status", "invalid_choice", format!("\"{value}\" is not a valid choice.")))
+}
+
+/// Runs of one status, oldest first (GSI2).
+pub async fn runs_with_status(app: &App, status: RunStatus) -> http::Result<Vec<Run>> {
+    all(app, Query::partition(keys::run_status_gsi2pk(status.as_str())).index(Index::Gsi2)).await
+}
+
+/// `GET /api/admin/runs/?room=&status=`: newest first, paginated. A room reads its GSI1 partition; otherwise
+/// each status's GSI2 partition.
+pub async fn list_runs(app: &'static App, req: Request) -> http::Result<Response> {
+    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let status = query_param(&req, "status").filter(|s| !s.is_empty()).map(parse_status).transpose()?;
+    let room = query_param(&req, "room").filter(|s| !s.is_empty());
+    let mut runs: Vec<Run> = match (room, status) {
+        (Some(room), _) => all(app, Query::partition(keys::room_runs_gsi1pk(room)).index(Index::Gsi1)).await?,
+        (None, Some(status)) => runs_with_status(app, status).await?,
+        (None, None) => {
+            let mut runs = Vec::new();
+            for status in [RunStatus::Running, RunStatus::Finished, RunStatus::Aborted] {
+                runs.extend(runs_with_status(app, status).await?);
+            }
+            runs
+        }
+    };
+    runs.retain(|r| status.is_none_or(|s| r.status == s));
+    runs.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
+    page::respond(&req, runs, page)
+}
+
+/// `POST /api/admin/runs/{run_id}/abort/`: as the stuck-run job does (full refund, abort command). 200 with the run.
+pub async fn abort_run(app: &'static App, req: Request) -> http::Result<Response> {
+    let id = path_param(&req, "run_id")?.to_string();
+    let run =
+        service::get_run(app, &id).await?.ok_or_else(|| ApiError::not_found("run_not_found", "No run has this id."))?;
+    service::abort(app, &run, "admin").await?;
+    let run = service::get_run(app, &id).await?.ok_or_else(|| ApiError::internal(anyhow::anyhow!("run vanished")))?;
+    http::ok(&run)
+}

@@ -1,0 +1,104 @@
+//! The appliance items as stored. Money is integer cents; times are epoch seconds.
+
+use serde::{Deserialize, Serialize};
+
+/// A room: the key residents and bank payments use, and its balance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Room {
+    pub key: String,
+    /// Cents; never negative.
+    pub balance: i64,
+    pub created_at: i64,
+}
+
+/// A room's TOTP secret (base32, RFC 6238 SHA-1, 6 digits, 30 s) and the last accepted step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoomTotp {
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_step: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A kind of appliance and its price per unit in whole currency units.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Appliance {
+    pub name: String,
+    pub price_per_unit: i64,
+    pub created_at: i64,
+}
+
+/// A device in a laundry room that serves some appliances.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub endpoint_id: String,
+    pub name: String,
+    pub appliances: Vec<String>,
+    /// Every appliance token carries it; bumping it invalidates them all.
+    pub token_version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Finished,
+    Aborted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Aborted => "aborted",
+        }
+    }
+}
+
+/// One use of an appliance, paid by a room.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Run {
+    pub run_id: String,
+    pub room: String,
+    pub endpoint_id: String,
+    pub appliance: String,
+    pub initial_units: i64,
+    /// Whole currency units, as the client sent them.
+    pub initial_price: i64,
+    /// `initial_price × 100`, taken from the room at start.
+    pub reserved_cents: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_units: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_price: Option<i64>,
+    /// Cents given back at finish or abort.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_cents: Option<i64>,
+    pub status: RunStatus,
+    pub started_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+    /// Who ended it when it did not finish normally (`device`, `admin`, `stuck_run_job`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<String>,
+}
+
+/// One change of a room's balance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub id: String,
+    pub room: String,
+    /// Cents: negative takes from the room, positive gives to it.
+    pub amount: i64,
+    pub balance_after: i64,
+    /// `run_start`, `run_refund`, `admin_credit`, `bank_credit`, …
+    pub kind: String,
+    /// What caused it (a run id, a bank transaction id, an admin's note).
+    pub reference: String,
+    /// Epoch milliseconds.
+    pub at: i64,
+}

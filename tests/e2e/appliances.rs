@@ -1,0 +1,657 @@
+//! Appliances (seed 000) through the local stack's real entry points: HTTP,
+//! MQTT on the embedded broker, and the stuck-run schedule; on a manual clock
+//! so that TOTP steps and run ages are under the test's control. After every
+//! test, each room's balance equals the sum of its ledger.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use premises_local::{Options, Stack};
+use reqwest::{Client, StatusCode};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+use shared::platform::clock::Clock;
+use shared::platform::config::{AdminAccount, Config, StoreBackend};
+
+use crate::helpers::{Backend, data_dir, unique};
+
+crate::on_both_stores!(
+    the_seed_runtime_flow_reserves_then_refunds_the_difference,
+    a_start_the_balance_does_not_cover_is_402_and_changes_nothing,
+    a_busy_appliance_is_409_and_unknown_or_unserved_appliances_are_refused,
+    finishing_twice_never_refunds_twice_and_an_aborted_finish_says_aborted,
+    a_replayed_code_is_refused_and_a_code_with_a_leading_zero_may_come_as_a_number,
+    revoke_tokens_invalidates_every_outstanding_token_of_the_endpoint,
+    the_stuck_run_job_aborts_old_runs_with_a_full_refund_and_tells_the_endpoint,
+    twenty_concurrent_starts_on_a_room_that_can_afford_three_let_exactly_three_through,
+    endpoints_do_the_same_over_mqtt_and_report_status,
+    admin_endpoints_are_for_admins_and_check_their_input,
+);
+
+const ADMIN_EMAIL: &str = "appliance-admin@example.com";
+const ADMIN_PASSWORD: &str = "AdminPass123!";
+
+struct T {
+    stack: Stack,
+    base: String,
+    clock: Clock,
+    client: Client,
+    admin: String,
+    rooms: BTreeSet<String>,
+}
+
+impl T {
+    async fn start(backend: &Backend) -> T {
+        let mut config = Config::for_tests(data_dir("appliances"));
+        config.admin = Some(AdminAccount { email: ADMIN_EMAIL.into(), password: ADMIN_PASSWORD.into() });
+        let mut sdk = None;
+        if let Backend::Dynamodb(endpoint) = backend {
+            config.store = StoreBackend::Dynamodb;
+            config.table_name = unique("appliances");
+            sdk = Some(
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .endpoint_url(endpoint)
+                    .region(aws_config::Region::new("us-east-1"))
+                    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("t", "t", None, None, "e2e"))
+                    .load()
+                    .await,
+            );
+        }
+        // A whole 30 s TOTP step ahead of real time, at its start.
+        let now = Clock::System.now_millis();
+        let clock = Clock::manual((now / 30_000 + 2) * 30_000);
+        let options = Options { sdk, ..Options::default() };
+        let stack = Stack::start(config, clock.clone(), options).await.expect("stack starts");
+        let base = format!("http://{}", stack.http_addr);
+        let client = Client::new();
+        let r = client
+            .post(format!("{base}/api/v1/auth/login/"))
+            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let login: Value = r.json().await.unwrap();
+        let admin = login["tokens"]["access"].as_str().expect("admin token").to_string();
+        T { stack, base, clock, client, admin, rooms: BTreeSet::new() }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self.client.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn admin_post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r =
+            self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.admin).json(&body).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn admin_get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.admin).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn appliance(&self, name: &str, price_per_unit: i64) {
+        let (status, out) =
+            self.admin_post("/api/admin/appliances/", json!({"name": name, "price_per_unit": price_per_unit})).await;
+        assert_eq!(status, StatusCode::CREATED, "{out}");
+    }
+
+    async fn endpoint(&self, id: Value, appliances: &[&str]) {
+        let body = json!({"endpoint_id": id, "name": "laundry", "appliances": appliances});
+        let (status, out) = self.admin_post("/api/admin/endpoints/", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{out}");
+    }
+
+    /// A room with `balance` cents (credited by an admin) and a TOTP secret.
+    async fn room(&mut self, key: &str, balance: i64) -> totp_rs::TOTP {
+        let (status, out) = self.admin_post("/api/admin/rooms/", json!({"key": key})).await;
+        assert_eq!(status, StatusCode::CREATED, "{out}");
+        assert_eq!(out["balance"], 0);
+        self.rooms.insert(key.to_string());
+        if balance > 0 {
+            let (status, out) = self
+                .admin_post(&format!("/api/admin/rooms/{key}/credit/"), json!({"amount": balance, "note": "t"}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{out}");
+            assert_eq!(out["balance"], balance);
+        }
+        self.new_secret(key).await
+    }
+
+    async fn new_secret(&self, key: &str) -> totp_rs::TOTP {
+        let (status, out) = self.admin_post(&format!("/api/admin/rooms/{key}/totp/"), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{out}");
+        assert!(out["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+        let bytes = totp_rs::Secret::Encoded(out["secret"].as_str().unwrap().to_string()).to_bytes().unwrap();
+        totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap()
+    }
+
+    /// Moves the clock on and logs the admin in again (their access token lasts 15 minutes).
+    async fn advance_minutes(&mut self, minutes: i64) {
+        self.clock.advance_millis(minutes * 60_000);
+        let (status, login) =
+            self.post("/api/v1/auth/login/", json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        self.admin = login["tokens"]["access"].as_str().unwrap().to_string();
+    }
+
+    /// The code of the current step and moves the clock to the next step, so that the next code is fresh.
+    fn code(&self, totp: &totp_rs::TOTP) -> String {
+        let code = totp.generate((self.clock.now_millis() / 1000) as u64);
+        self.clock.advance_millis(30_000);
+        code
+    }
+
+    async fn challenge(&self, room: &str, endpoint: Value) -> String {
+        let (status, out) = self.post("/api/auth/challenge/", json!({"room_num": room, "endpoint_id": endpoint})).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        out["token"].as_str().unwrap().to_string()
+    }
+
+    /// challenge + verify: the verify answer.
+    async fn login(&self, room: &str, endpoint: Value, totp: &totp_rs::TOTP) -> Value {
+        let challenge = self.challenge(room, endpoint).await;
+        let (status, out) =
+            self.post("/api/auth/verify/", json!({"token": challenge, "auth_code": self.code(totp)})).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        out
+    }
+
+    async fn balance(&self, room: &str) -> i64 {
+        let (status, out) = self.admin_get(&format!("/api/admin/rooms/{room}/")).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        out["balance"].as_i64().unwrap()
+    }
+
+    async fn ledger(&self, room: &str) -> Vec<Value> {
+        let mut entries = Vec::new();
+        let mut path = Some(format!("/api/admin/rooms/{room}/ledger/?page_size=100"));
+        while let Some(p) = path {
+            let (status, page) = self.admin_get(&p).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            entries.extend(page["results"].as_array().unwrap().iter().cloned());
+            path = page["next"].as_str().map(str::to_string);
+        }
+        entries
+    }
+
+    /// Every room's balance is the sum of its ledger, and each entry's balance_after adds up.
+    async fn check_ledgers(&self) {
+        for room in &self.rooms {
+            let balance = self.balance(room).await;
+            let mut entries = self.ledger(room).await;
+            entries.reverse();
+            let mut running = 0;
+            for e in &entries {
+                running += e["amount"].as_i64().unwrap();
+                assert_eq!(e["balance_after"].as_i64().unwrap(), running, "room {room}: {e}");
+            }
+            assert_eq!(running, balance, "room {room}: ledger sum vs balance");
+        }
+    }
+}
+
+async fn the_seed_runtime_flow_reserves_then_refunds_the_difference(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.appliance("dryer", 30).await;
+    t.endpoint(json!(1), &["washer", "dryer"]).await;
+    let totp = t.room("12345", 100_000).await;
+
+    // The seed's bodies: room_num and endpoint_id as numbers.
+    let (status, challenge) = t.post("/api/auth/challenge/", json!({"room_num": 12345, "endpoint_id": 1})).await;
+    assert_eq!(status, StatusCode::OK, "{challenge}");
+    let (status, verified) =
+        t.post("/api/auth/verify/", json!({"token": challenge["token"], "auth_code": t.code(&totp)})).await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    assert_eq!(verified["balance"], 100_000);
+    assert_eq!(verified["appliances"], json!([{"name": "dryer", "value": 30}, {"name": "washer", "value": 25}]));
+
+    let start = json!({"token": verified["token"], "appliance_name": "washer", "units": 300, "price": 20});
+    let (status, started) = t.post("/api/appliance/start/", start).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    assert_eq!(started["newbalance"], 98_000);
+    assert_eq!(t.balance("12345").await, 98_000);
+
+    let finish = json!({"token": started["token"], "units": 250, "price": 15, "aborted": false});
+    let (status, finished) = t.post("/api/appliance/finish/", finish).await;
+    assert_eq!(status, StatusCode::OK, "{finished}");
+    assert_eq!(finished, json!({"status": "finished"}));
+    assert_eq!(t.balance("12345").await, 98_500);
+
+    let (status, runs) = t.admin_get("/api/admin/runs/?room=12345").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(runs["count"], 1);
+    let run = &runs["results"][0];
+    assert_eq!(run["status"], "finished");
+    assert_eq!((run["initial_units"].clone(), run["final_units"].clone()), (json!(300), json!(250)));
+    assert_eq!((run["reserved_cents"].clone(), run["refund_cents"].clone()), (json!(2000), json!(500)));
+    t.check_ledgers().await;
+}
+
+async fn a_start_the_balance_does_not_cover_is_402_and_changes_nothing(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    let totp = t.room("101", 1_000).await;
+    let access = t.login("101", json!("e1"), &totp).await["token"].clone();
+    let (status, out) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "washer", "units": 1, "price": 20}))
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{out}");
+    assert_eq!(out["code"], "insufficient_funds");
+    assert_eq!(t.balance("101").await, 1_000);
+    assert_eq!(t.ledger("101").await.len(), 1);
+    assert_eq!(t.admin_get("/api/admin/runs/?room=101").await.1["count"], 0);
+    // The appliance is not occupied: an affordable start goes through.
+    let (status, out) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "washer", "units": 1, "price": 10}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    assert_eq!(out["newbalance"], 0);
+    t.check_ledgers().await;
+}
+
+async fn a_busy_appliance_is_409_and_unknown_or_unserved_appliances_are_refused(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.appliance("iron", 5).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    let totp = t.room("102", 10_000).await;
+    let access = t.login("102", json!("e1"), &totp).await["token"].clone();
+    let start = |name: &str, units: i64, price: i64| json!({"token": access, "appliance_name": name, "units": units, "price": price});
+    assert_eq!(t.post("/api/appliance/start/", start("washer", 1, 10)).await.0, StatusCode::CREATED);
+    let (status, out) = t.post("/api/appliance/start/", start("washer", 1, 10)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{out}");
+    assert_eq!(out["code"], "appliance_busy");
+    let (status, out) = t.post("/api/appliance/start/", start("iron", 1, 1)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert_eq!(out["code"], "appliance_not_served");
+    let (status, out) = t.post("/api/appliance/start/", start("ghost", 1, 1)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{out}");
+    assert_eq!(out["code"], "appliance_not_found");
+    for (units, price, field) in [(0, 1, "units"), (1, 0, "price"), (-3, 1, "units")] {
+        let (status, out) = t.post("/api/appliance/start/", start("washer", units, price)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+        assert_eq!(out["field"], field);
+    }
+    assert_eq!(t.balance("102").await, 9_000);
+    // Unknown room and endpoint; a bad token.
+    let (status, out) = t.post("/api/auth/challenge/", json!({"room_num": 999, "endpoint_id": "e1"})).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::NOT_FOUND, json!("room_not_found")));
+    let (status, out) = t.post("/api/auth/challenge/", json!({"room_num": 102, "endpoint_id": "e9"})).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::NOT_FOUND, json!("endpoint_not_found")));
+    let (status, out) = t
+        .post("/api/appliance/start/", json!({"token": "x.y.z", "appliance_name": "washer", "units": 1, "price": 1}))
+        .await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("token_invalid")));
+    // A challenge token is not an access token.
+    let challenge = t.challenge("102", json!("e1")).await;
+    let (status, _) = t
+        .post("/api/appliance/start/", json!({"token": challenge, "appliance_name": "washer", "units": 1, "price": 1}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A wrong code.
+    let (status, out) = t.post("/api/auth/verify/", json!({"token": challenge, "auth_code": "000000"})).await;
+    let wrong = totp.generate((t.clock.now_millis() / 1000) as u64) != "000000";
+    if wrong {
+        assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("invalid_auth_code")));
+    }
+    // An expired challenge.
+    let challenge = t.challenge("102", json!("e1")).await;
+    t.clock.advance_millis(61_000);
+    let (status, out) = t.post("/api/auth/verify/", json!({"token": challenge, "auth_code": t.code(&totp)})).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("token_invalid")));
+    t.check_ledgers().await;
+}
+
+async fn finishing_twice_never_refunds_twice_and_an_aborted_finish_says_aborted(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.appliance("dryer", 25).await;
+    t.endpoint(json!("e1"), &["washer", "dryer"]).await;
+    let totp = t.room("103", 10_000).await;
+    let access = t.login("103", json!("e1"), &totp).await["token"].clone();
+    let (_, started) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "washer", "units": 10, "price": 30}))
+        .await;
+    let finish = json!({"token": started["token"], "units": 5, "price": 10, "aborted": false});
+    let results = futures::future::join_all((0..5).map(|_| t.post("/api/appliance/finish/", finish.clone()))).await;
+    assert_eq!(results.iter().filter(|(s, _)| *s == StatusCode::OK).count(), 1, "{results:?}");
+    for (status, out) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_eq!(*status, StatusCode::CONFLICT, "{out}");
+        assert_eq!(out["code"], "run_not_running");
+    }
+    assert_eq!(t.balance("103").await, 10_000 - 1_000);
+
+    let (_, started) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "dryer", "units": 10, "price": 20}))
+        .await;
+    let (status, out) = t
+        .post("/api/appliance/finish/", json!({"token": started["token"], "units": 0, "price": 0, "aborted": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out, json!({"status": "aborted"}));
+    assert_eq!(t.balance("103").await, 9_000);
+    // A final price above the reservation charges nothing extra.
+    let (_, started) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "dryer", "units": 10, "price": 20}))
+        .await;
+    let (status, _) =
+        t.post("/api/appliance/finish/", json!({"token": started["token"], "units": 12, "price": 25})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(t.balance("103").await, 7_000);
+    t.check_ledgers().await;
+}
+
+async fn a_replayed_code_is_refused_and_a_code_with_a_leading_zero_may_come_as_a_number(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    let mut totp = t.room("104", 500).await;
+    let now = || (t.clock.now_millis() / 1000) as u64;
+    let code = totp.generate(now());
+    let first = t.challenge("104", json!("e1")).await;
+    let (status, out) = t.post("/api/auth/verify/", json!({"token": first, "auth_code": code})).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let again = t.challenge("104", json!("e1")).await;
+    let (status, out) = t.post("/api/auth/verify/", json!({"token": again, "auth_code": code})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{out}");
+    assert_eq!(out["code"], "auth_code_replayed");
+    // The previous step's code is older than the accepted one: refused too.
+    let older = totp.generate(now() - 30);
+    let (status, out) = t.post("/api/auth/verify/", json!({"token": again, "auth_code": older})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{out}");
+
+    // New secrets until the next step's code starts with 0; then send it as a JSON number.
+    t.clock.advance_millis(30_000);
+    let mut tries = 0;
+    while !totp.generate(now()).starts_with('0') {
+        totp = t.new_secret("104").await;
+        tries += 1;
+        assert!(tries < 200, "no code with a leading zero in 200 secrets");
+    }
+    let code = totp.generate(now());
+    let number: u64 = code.parse().unwrap();
+    let challenge = t.challenge("104", json!("e1")).await;
+    let (status, out) = t.post("/api/auth/verify/", json!({"token": challenge, "auth_code": number})).await;
+    assert_eq!(status, StatusCode::OK, "{code} as {number}: {out}");
+    assert_eq!(out["balance"], 500);
+    t.check_ledgers().await;
+}
+
+async fn revoke_tokens_invalidates_every_outstanding_token_of_the_endpoint(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.appliance("dryer", 25).await;
+    t.endpoint(json!("e1"), &["washer", "dryer"]).await;
+    let totp = t.room("105", 10_000).await;
+    let access = t.login("105", json!("e1"), &totp).await["token"].clone();
+    let (_, started) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "washer", "units": 1, "price": 10}))
+        .await;
+    let challenge = t.challenge("105", json!("e1")).await;
+
+    let (status, out) = t.admin_post("/api/admin/endpoints/e1/revoke-tokens/", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["token_version"], 2);
+
+    let (status, out) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "dryer", "units": 1, "price": 10}))
+        .await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("token_invalid")));
+    let (status, _) =
+        t.post("/api/appliance/finish/", json!({"token": started["token"], "units": 1, "price": 1})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = t.post("/api/auth/verify/", json!({"token": challenge, "auth_code": t.code(&totp)})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.balance("105").await, 9_000);
+    // New tokens work; the admin can still abort the old run (full refund).
+    let access = t.login("105", json!("e1"), &totp).await["token"].clone();
+    let (status, _) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "dryer", "units": 1, "price": 10}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, runs) = t.admin_get("/api/admin/runs/?room=105&status=running").await;
+    let old = runs["results"].as_array().unwrap().iter().find(|r| r["appliance"] == "washer").unwrap().clone();
+    let (status, run) =
+        t.admin_post(&format!("/api/admin/runs/{}/abort/", old["run_id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "aborted");
+    assert_eq!(t.balance("105").await, 9_000);
+    t.check_ledgers().await;
+}
+
+/// An MQTT client of the stack's broker subscribed to `filter`.
+async fn subscriber(t: &T, id: &str, filter: &str) -> (AsyncClient, EventLoop) {
+    let addr = t.stack.mqtt_addr.expect("broker");
+    let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    options.set_keep_alive(Duration::from_secs(30));
+    let (client, mut events) = AsyncClient::new(options, 16);
+    client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.expect("mqtt") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("subscribed");
+    (client, events)
+}
+
+/// The next message published on a subscribed topic.
+async fn next_message(events: &mut EventLoop) -> (String, Value) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Incoming(Packet::Publish(p)) = events.poll().await.expect("mqtt") {
+                return (p.topic.clone(), serde_json::from_slice(&p.payload).unwrap());
+            }
+        }
+    })
+    .await
+    .expect("a message within 10 s")
+}
+
+async fn the_stuck_run_job_aborts_old_runs_with_a_full_refund_and_tells_the_endpoint(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.appliance("dryer", 25).await;
+    t.endpoint(json!("e7"), &["washer", "dryer"]).await;
+    let totp = t.room("106", 10_000).await;
+    let (_client, mut events) = subscriber(&t, "stuck-watcher", "appliance/e7/command").await;
+    let access = t.login("106", json!("e7"), &totp).await["token"].clone();
+    let (_, old) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "washer", "units": 1, "price": 30}))
+        .await;
+    t.advance_minutes(200).await;
+    let access = t.login("106", json!("e7"), &totp).await["token"].clone();
+    let (status, _) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "dryer", "units": 1, "price": 20}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(t.balance("106").await, 5_000);
+    t.advance_minutes(41).await;
+
+    t.stack.run_job("appliance-stuck-runs").await.expect("job");
+    let (topic, command) = next_message(&mut events).await;
+    assert_eq!(topic, "appliance/e7/command");
+    assert_eq!(command["command"], "abort");
+    let (_, runs) = t.admin_get("/api/admin/runs/?room=106").await;
+    let by_appliance =
+        |name: &str| runs["results"].as_array().unwrap().iter().find(|r| r["appliance"] == name).unwrap().clone();
+    assert_eq!(by_appliance("washer")["status"], "aborted");
+    assert_eq!(by_appliance("washer")["ended_by"], "stuck_run_job");
+    assert_eq!(by_appliance("washer")["run_id"], command["run_id"]);
+    assert_eq!(by_appliance("dryer")["status"], "running");
+    assert_eq!(t.balance("106").await, 8_000);
+    // The device's late finish is refused; a second job run changes nothing.
+    let (status, _) = t.post("/api/appliance/finish/", json!({"token": old["token"], "units": 1, "price": 1})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    t.stack.run_job("appliance-stuck-runs").await.expect("job");
+    assert_eq!(t.balance("106").await, 8_000);
+    // The washer is free again.
+    let access = t.login("106", json!("e7"), &totp).await["token"].clone();
+    let (status, _) = t
+        .post("/api/appliance/start/", json!({"token": access, "appliance_name": "washer", "units": 1, "price": 10}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    t.check_ledgers().await;
+}
+
+async fn twenty_concurrent_starts_on_a_room_that_can_afford_three_let_exactly_three_through(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    let names: Vec<String> = (0..20).map(|i| format!("machine{i:02}")).collect();
+    for name in &names {
+        t.appliance(name, 10).await;
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    t.endpoint(json!("hall"), &refs).await;
+    let totp = t.room("107", 3 * 1_000).await;
+    let access = t.login("107", json!("hall"), &totp).await["token"].clone();
+    let starts = names.iter().map(|name| {
+        t.post("/api/appliance/start/", json!({"token": access, "appliance_name": name, "units": 1, "price": 10}))
+    });
+    let results = futures::future::join_all(starts).await;
+    let created = results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    assert_eq!(created, 3, "{results:?}");
+    for (status, out) in results.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert_eq!(*status, StatusCode::PAYMENT_REQUIRED, "{out}");
+    }
+    assert_eq!(t.balance("107").await, 0);
+    assert_eq!(t.admin_get("/api/admin/runs/?room=107").await.1["count"], 3);
+    t.check_ledgers().await;
+}
+
+async fn endpoints_do_the_same_over_mqtt_and_report_status(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("42"), &["washer"]).await;
+    t.endpoint(json!("43"), &["washer"]).await;
+    let totp = t.room("108", 5_000).await;
+    let (device, mut events) = subscriber(&t, "endpoint-42", "appliance/42/reply").await;
+    let mut request = async |request_id: &str, op: &str, body: Value| -> Value {
+        let payload = json!({"request_id": request_id, "op": op, "body": body});
+        device.publish("appliance/42/request", QoS::AtLeastOnce, false, payload.to_string()).await.unwrap();
+        let (topic, reply) = next_message(&mut events).await;
+        assert_eq!(topic, "appliance/42/reply");
+        assert_eq!(reply["request_id"], request_id);
+        reply
+    };
+    let reply = request("r1", "challenge", json!({"room_num": 108, "endpoint_id": 42})).await;
+    assert_eq!(reply["status"], 200, "{reply}");
+    let reply = request("r2", "verify", json!({"token": reply["body"]["token"], "auth_code": t.code(&totp)})).await;
+    assert_eq!(reply["status"], 200, "{reply}");
+    assert_eq!(reply["body"]["balance"], 5_000);
+    let access = reply["body"]["token"].clone();
+    let reply =
+        request("r3", "start", json!({"token": access, "appliance_name": "washer", "units": 10, "price": 20})).await;
+    assert_eq!(reply["status"], 201, "{reply}");
+    assert_eq!(reply["body"]["newbalance"], 3_000);
+    let reply = request("r4", "finish", json!({"token": reply["body"]["token"], "units": 5, "price": 5})).await;
+    assert_eq!((reply["status"].clone(), reply["body"].clone()), (json!(200), json!({"status": "finished"})));
+    assert_eq!(t.balance("108").await, 4_500);
+    // Errors come back with HTTP's status and body.
+    let reply =
+        request("r5", "start", json!({"token": access, "appliance_name": "washer", "units": 1, "price": 100})).await;
+    assert_eq!((reply["status"].clone(), reply["body"]["code"].clone()), (json!(402), json!("insufficient_funds")));
+    let reply = request("r6", "dance", json!({})).await;
+    assert_eq!(reply["status"], 400);
+    // Another endpoint's challenge or token is refused on this topic.
+    let reply = request("r7", "challenge", json!({"room_num": 108, "endpoint_id": 43})).await;
+    assert_eq!((reply["status"].clone(), reply["body"]["code"].clone()), (json!(400), json!("endpoint_mismatch")));
+    let other = t.login("108", json!("43"), &totp).await["token"].clone();
+    let reply =
+        request("r8", "start", json!({"token": other, "appliance_name": "washer", "units": 1, "price": 1})).await;
+    assert_eq!(reply["status"], 401);
+
+    // Status telemetry sets last_seen.
+    device.publish("appliance/42/status", QoS::AtLeastOnce, false, r#"{"uptime": 5}"#).await.unwrap();
+    // The client sends only while its event loop is polled: until the broker acknowledges.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Incoming(Packet::PubAck(_)) = events.poll().await.expect("mqtt") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("status acknowledged");
+    let seen = crate::helpers::eventually(Duration::from_secs(10), || async {
+        let (_, list) = t.admin_get("/api/admin/endpoints/").await;
+        list["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["endpoint_id"] == "42")
+            .and_then(|e| e["last_seen"].as_i64())
+    })
+    .await;
+    assert_eq!(seen, Some(t.clock.now_secs()));
+    t.check_ledgers().await;
+}
+
+async fn admin_endpoints_are_for_admins_and_check_their_input(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.room("109", 0).await;
+    let (status, out) = t.admin_post("/api/admin/rooms/", json!({"key": "109"})).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::CONFLICT, json!("room_exists")));
+    let (status, out) = t.admin_post("/api/admin/rooms/", json!({"key": "bad key!"})).await;
+    assert_eq!((status, out["field"].clone()), (StatusCode::BAD_REQUEST, json!("key")));
+    let (status, out) = t.admin_post("/api/admin/rooms/109/credit/", json!({"amount": -1, "note": "x"})).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::PAYMENT_REQUIRED, json!("insufficient_funds")));
+    let (status, _) = t.admin_post("/api/admin/rooms/nope/credit/", json!({"amount": 5})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = t.admin_post("/api/admin/rooms/nope/totp/", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, out) = t
+        .admin_post(
+            "/api/admin/endpoints/",
+            json!({"endpoint_id": "e1", "name": "x", "appliances": ["washer", "ghost"]}),
+        )
+        .await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::BAD_REQUEST, json!("appliance_not_found")));
+    let (status, out) = t.admin_post("/api/admin/appliances/", json!({"name": "washer", "price_per_unit": 3})).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::CONFLICT, json!("appliance_exists")));
+    let (status, _) = t.admin_post("/api/admin/appliances/", json!({"name": "kettle", "price_per_unit": 0})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, out) = t.admin_get("/api/admin/runs/?status=flying").await;
+    assert_eq!((status, out["field"].clone()), (StatusCode::BAD_REQUEST, json!("status")));
+    let (status, _) = t.admin_post("/api/admin/endpoints/nope/revoke-tokens/", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Listing pages.
+    for i in 0..25 {
+        t.admin_post("/api/admin/rooms/", json!({"key": format!("p{i:02}")})).await;
+    }
+    let (_, page1) = t.admin_get("/api/admin/rooms/").await;
+    assert_eq!(page1["count"], 26);
+    assert_eq!(page1["results"].as_array().unwrap().len(), 20);
+    assert!(page1["next"].as_str().unwrap().ends_with("page=2"), "{page1}");
+    let (_, page2) = t.admin_get(page1["next"].as_str().unwrap()).await;
+    assert_eq!(page2["results"].as_array().unwrap().len(), 6);
+
+    // A member is refused.
+    let member = json!({"email": "m@example.com", "password": "SecurePass123!", "password_confirm": "SecurePass123!"});
+    let (_, registered) = t.post("/api/v1/auth/register/", member).await;
+    let token = registered["tokens"]["access"].as_str().unwrap().to_string();
+    let r = t.client.get(format!("{}/api/admin/rooms/", t.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = t
+        .client
+        .post(format!("{}/api/admin/rooms/109/credit/", t.base))
+        .bearer_auth(&token)
+        .json(&json!({"amount": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(t.balance("109").await, 0);
+    t.check_ledgers().await;
+}
