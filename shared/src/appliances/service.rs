@@ -469,8 +469,7 @@ struct Ending {
 /// Ends a running run in one transaction: the run (only if still running),
 /// the occupancy freed, the refund with its ledger entry. Retries when only
 /// the balance moved meanwhile.
-async fn end_run(app: &App, run: &Run, ending: Ending) -> Result<()> {
-    let mut room = get_room(app, &run.room).await?;
+async fn end_run(app: &App, run: &Run, mut room: Option<Room>, ending: Ending) -> Result<()> {
     for attempt in 0..BALANCE_ATTEMPTS {
         let now_ms = app.clock.now_millis();
         let now = now_ms.div_euclid(1000);
@@ -536,7 +535,7 @@ async fn end_run(app: &App, run: &Run, ending: Ending) -> Result<()> {
 /// `finish`: records the final units and price, refunds `(reserved − final) × 100`
 /// when positive (a higher final price costs nothing extra) and frees the
 /// appliance. A run that is not running is 409 and is never refunded twice.
-/// One read round trip (run and endpoint) + the room, one transaction.
+/// One read round trip (run, endpoint and room in parallel) and one transaction.
 pub async fn finish(app: &App, body: Json, from: Option<&str>) -> Result<FinishReply> {
     let body: FinishBody = parse(body)?;
     let claims = tokens::verify(app, &body.token, Kind::ApplianceStart, from)?;
@@ -549,7 +548,8 @@ pub async fn finish(app: &App, body: Json, from: Option<&str>) -> Result<FinishR
         return Err(ApiError::invalid_field("price", "too_large", format!("price must be at most {MAX_PRICE}.")));
     }
     let run_id = claims.run.clone().ok_or_else(tokens::invalid)?;
-    let (run, endpoint) = tokio::try_join!(get_run(app, &run_id), get_endpoint(app, &claims.ep))?;
+    let (run, endpoint, room) =
+        tokio::try_join!(get_run(app, &run_id), get_endpoint(app, &claims.ep), get_room(app, &claims.room))?;
     let run = run.ok_or_else(tokens::invalid)?;
     if endpoint.is_none_or(|e| e.token_version != claims.tv) {
         return Err(tokens::invalid());
@@ -566,7 +566,7 @@ pub async fn finish(app: &App, body: Json, from: Option<&str>) -> Result<FinishR
         ended_by: "device",
         token_version: Some(claims.tv),
     };
-    end_run(app, &run, ending).await?;
+    end_run(app, &run, room, ending).await?;
     Ok(FinishReply { status })
 }
 
@@ -584,7 +584,8 @@ pub async fn abort(app: &App, run: &Run, by: &'static str) -> Result<()> {
         ended_by: by,
         token_version: None,
     };
-    end_run(app, run, ending).await?;
+    let room = get_room(app, &run.room).await?;
+    end_run(app, run, room, ending).await?;
     let command = serde_json::json!({"command": "abort", "run_id": run.run_id});
     let topic = format!("appliance/{}/command", run.endpoint_id);
     if let Err(e) = app.devices.publish(&topic, command.to_string().as_bytes()).await {
