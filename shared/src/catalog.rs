@@ -530,6 +530,83 @@ pub fn functions() -> &'static [Function] {
                     handler: |app, _| Box::pin(crate::appliances::jobs::abort_stuck_runs(app)),
                 },
             },
+            Function {
+                name: "notifications-list",
+                summary: "The caller's notifications, newest first",
+                auth: Auth::Bearer { roles: &[] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/v1/notifications/",
+                    handler: |app, req| Box::pin(crate::notifications::inbox::list(app, req)),
+                },
+            },
+            Function {
+                name: "notifications-unread-count",
+                summary: "How many of the caller's notifications are unread",
+                auth: Auth::Bearer { roles: &[] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/v1/notifications/unread-count/",
+                    handler: |app, req| Box::pin(crate::notifications::inbox::unread_count(app, req)),
+                },
+            },
+            Function {
+                name: "notifications-read",
+                summary: "Mark one notification read",
+                auth: Auth::Bearer { roles: &[] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/v1/notifications/{id}/read/",
+                    handler: |app, req| Box::pin(crate::notifications::inbox::read(app, req)),
+                },
+            },
+            Function {
+                name: "notifications-read-all",
+                summary: "Mark every notification read",
+                auth: Auth::Bearer { roles: &[] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/v1/notifications/read-all/",
+                    handler: |app, req| Box::pin(crate::notifications::inbox::read_all(app, req)),
+                },
+            },
+            Function {
+                name: "dev-outbox",
+                summary: "What the log providers sent (dev mode only)",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/dev/outbox/",
+                    handler: |app, req| Box::pin(crate::notifications::inbox::outbox(app, req)),
+                },
+            },
+            Function {
+                name: "notifications-deliver",
+                summary: "Deliver queued notifications on their channels",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Queue {
+                    queue: &crate::notifications::QUEUE,
+                    batch_size: 10,
+                    handler: |app, event| Box::pin(crate::notifications::deliver::consume(app, event)),
+                },
+            },
+            Function {
+                name: "admin-notifications-get",
+                summary: "What became of each channel of a notification (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/notifications/{id}/",
+                    handler: |app, req| Box::pin(crate::notifications::inbox::deliveries(app, req)),
+                },
+            },
         ]
     });
     &FUNCTIONS

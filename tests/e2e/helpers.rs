@@ -198,3 +198,91 @@ impl Drop for Server {
         }
     }
 }
+
+/// A request a [`StandIn`] received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// A stand-in HTTP provider (Twilio, Telegram): answers each request with the
+/// next scripted status (the last one repeats) and records what it received.
+pub struct StandIn {
+    pub base: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl StandIn {
+    pub async fn start(statuses: &[u16]) -> StandIn {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let statuses = std::sync::Arc::new(std::sync::Mutex::new(statuses.to_vec()));
+        let log = received.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let (log, statuses) = (log.clone(), statuses.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let (head_end, length) = loop {
+                        let n = socket.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..i]).to_string();
+                            let length = head
+                                .lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                                })
+                                .unwrap_or(0usize);
+                            break (i + 4, length);
+                        }
+                    };
+                    while buf.len() < head_end + length {
+                        let n = socket.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let head = String::from_utf8_lossy(&buf[..head_end - 4]).to_string();
+                    let mut lines = head.lines();
+                    let mut first = lines.next().unwrap_or("").split_whitespace();
+                    let (method, path) =
+                        (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+                    let headers = lines
+                        .filter_map(|l| {
+                            l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        })
+                        .collect();
+                    let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                    log.lock().unwrap().push(Received { method, path, headers, body });
+                    let status = {
+                        let mut s = statuses.lock().unwrap();
+                        if s.len() > 1 { s.remove(0) } else { s.first().copied().unwrap_or(200) }
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        StandIn { base, received }
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}

@@ -8,6 +8,7 @@
 mod appliances;
 mod helpers;
 mod identity;
+mod notifications;
 mod phone_and_rfid;
 mod server;
 mod stack;

@@ -3,8 +3,6 @@
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use shared::platform::clock::Clock;
-use shared::platform::queue::embedded::EmbeddedQueue;
 
 use crate::helpers::{Backend, Server};
 use crate::identity::{ADMIN_ENV, PASSWORD, admin_access, get, post, text};
@@ -14,7 +12,6 @@ crate::on_both_stores!(
     an_otp_of_a_phone_with_an_account_logs_that_account_in,
     an_otp_is_dead_after_five_wrong_codes,
     a_second_otp_request_within_a_minute_is_429_with_retry_after,
-    outside_dev_mode_the_code_travels_only_by_sms_through_the_notifications_queue,
     otp_requests_and_codes_are_checked,
     concurrent_verifications_of_one_code_log_in_exactly_once,
     an_rfid_tag_logs_its_user_in_until_it_is_blacklisted,
@@ -122,28 +119,6 @@ async fn a_second_otp_request_within_a_minute_is_429_with_retry_after(backend: B
     assert_eq!(body["code"], "otp_rate_limited");
     // Another phone is not affected.
     request_otp(&client, &server, "+919800000003", "worker").await;
-}
-
-async fn outside_dev_mode_the_code_travels_only_by_sms_through_the_notifications_queue(backend: Backend) {
-    let server = Server::start_with_env(&backend, &[("PREMISES_ENV", "test")]).await;
-    let client = Client::new();
-    let requested = request_otp(&client, &server, "+447700900123", "contractor").await;
-    assert!(requested.get("dev_otp").is_none(), "{requested}");
-
-    let queue =
-        EmbeddedQueue::open(&server.data_dir.join("queue.sqlite"), Clock::System, &[shared::notifications::QUEUE])
-            .unwrap();
-    let messages = queue.receive("notifications", 10).await.unwrap();
-    assert_eq!(messages.len(), 1);
-    let sms: Value = serde_json::from_str(&messages[0].body).unwrap();
-    assert_eq!(sms["recipient"], json!({"phone": "+447700900123"}));
-    assert_eq!(sms["channels"], json!(["sms"]));
-    assert_eq!(sms["kind"], "otp");
-    let code: String = sms["body"].as_str().unwrap().chars().filter(char::is_ascii_digit).take(6).collect();
-
-    let (status, session) = verify_otp(&client, &server, &requested["request_id"], json!(code)).await;
-    assert_eq!(status, StatusCode::OK, "{session}");
-    assert_eq!(session["user"]["role"], "contractor");
 }
 
 async fn otp_requests_and_codes_are_checked(backend: Backend) {

@@ -153,7 +153,7 @@ pub async fn request(app: &App, phone: &str, role: Role) -> Result<Requested> {
     }
 
     let notification = Notification {
-        id: format!("otp-{request_id}"),
+        id: new_id(),
         recipient: Recipient::Phone(phone.clone()),
         kind: "otp".into(),
         title: "Your login code".into(),

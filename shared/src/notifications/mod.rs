@@ -1,9 +1,15 @@
 //! Notifications: what producers put on the `notifications` queue.
 //!
 //! Producers (identity's OTP SMS, later bank credits and device alerts)
-//! enqueue a [`Notification`]; the notifications consumer delivers it on each
-//! of its channels. The notification id makes delivery idempotent, so a
-//! message the queue delivers twice reaches its recipient once.
+//! enqueue a [`Notification`]; the consumer ([`deliver`]) delivers it on each
+//! of its channels through [`providers`]. The notification id makes delivery
+//! idempotent, so a message the queue delivers twice reaches its recipient
+//! once. [`inbox`] serves the in-app inbox and the dev outbox.
+
+pub mod deliver;
+pub mod inbox;
+pub mod keys;
+pub mod providers;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +29,7 @@ pub enum Recipient {
     Email(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Inbox,
@@ -35,7 +41,7 @@ pub enum Channel {
 /// One message to one recipient on one or more channels.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
-    /// Unique per message; deliveries are deduplicated on it.
+    /// Unique per message (a UUIDv7, so inbox items sort by time); deliveries are deduplicated on it.
     pub id: String,
     pub recipient: Recipient,
     /// What it is about (`otp`, `room_credited`, `low_battery`, …).

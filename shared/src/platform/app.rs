@@ -22,6 +22,9 @@ pub struct App {
     pub devices: Devices,
     /// Checks bearer tokens for routes that require them (the identity module's JWT verifier).
     pub auth: Arc<dyn TokenVerifier>,
+    /// The AWS SDK configuration the clients above were built from (when any are AWS), for
+    /// modules that build their own clients once (notifications: SES, SNS).
+    pub sdk: Option<aws_config::SdkConfig>,
 }
 
 /// Why an embedded backend cannot be chosen in this build.
@@ -122,6 +125,6 @@ impl App {
         };
 
         let auth: Arc<dyn TokenVerifier> = Arc::new(crate::identity::tokens::JwtVerifier::new(&config, clock.clone()));
-        Ok(App { config, clock, store, queue, devices, auth })
+        Ok(App { config, clock, store, queue, devices, auth, sdk })
     }
 }

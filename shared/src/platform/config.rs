@@ -86,6 +86,62 @@ pub struct Config {
     pub otp_ttl_secs: i64,
     /// Minutes after which a running appliance run counts as stuck and is aborted (`PREMISES_MAX_RUN_MINUTES`, 240).
     pub max_run_minutes: i64,
+    /// How notifications leave: email, SMS and Telegram providers.
+    pub notify: NotifyConfig,
+}
+
+/// A credential: shown as `<redacted>` in logs and `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailProvider {
+    /// The dev outbox (`GET /api/dev/outbox/`).
+    Log,
+    Ses,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsProvider {
+    Log,
+    Sns,
+    Twilio,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TelegramProvider {
+    Log,
+    Bot,
+    /// Telegram messages are not sent (recorded as failed: not configured).
+    Off,
+}
+
+/// Notification providers (`PREMISES_EMAIL_PROVIDER`, `PREMISES_SMS_PROVIDER`,
+/// `PREMISES_TELEGRAM_PROVIDER`): `log` by default in dev and test; `ses`,
+/// `sns` and (without a bot token) `off` in prod.
+#[derive(Clone, Debug)]
+pub struct NotifyConfig {
+    pub email: EmailProvider,
+    /// Sender address (`PREMISES_EMAIL_FROM`).
+    pub email_from: String,
+    pub sms: SmsProvider,
+    /// `PREMISES_TWILIO_BASE_URL` (default `https://api.twilio.com`).
+    pub twilio_base_url: String,
+    pub twilio_account_sid: String,
+    pub twilio_auth_token: Secret,
+    pub twilio_from: String,
+    pub telegram: TelegramProvider,
+    /// `PREMISES_TELEGRAM_BASE_URL` (default `https://api.telegram.org`).
+    pub telegram_base_url: String,
+    pub telegram_bot_token: Secret,
+    /// Seconds a provider call may take before it counts as a transient failure (`PREMISES_NOTIFY_TIMEOUT_SECS`, 10).
+    pub timeout_secs: u64,
 }
 
 /// The bootstrap admin's credentials.
@@ -231,6 +287,7 @@ impl Config {
         };
         let otp_ttl_secs = ttl("PREMISES_OTP_TTL_SECS", "300")?;
         let max_run_minutes = ttl("PREMISES_MAX_RUN_MINUTES", "240")?;
+        let notify = notify_config(&get, env)?;
 
         Ok(Config {
             env,
@@ -271,6 +328,7 @@ impl Config {
             otp_length,
             otp_ttl_secs,
             max_run_minutes,
+            notify,
         })
     }
 
@@ -283,6 +341,85 @@ impl Config {
         c.mqtt_addr = SocketAddr::from(([127, 0, 0, 1], 0));
         c
     }
+}
+
+fn notify_config<'a>(get: &impl Fn(&str) -> Option<&'a str>, env: Env) -> Result<NotifyConfig, ConfigError> {
+    let prod = env == Env::Prod;
+    let email = match get("PREMISES_EMAIL_PROVIDER") {
+        None => {
+            if prod {
+                EmailProvider::Ses
+            } else {
+                EmailProvider::Log
+            }
+        }
+        Some(v) => choose("PREMISES_EMAIL_PROVIDER", v, &[("log", EmailProvider::Log), ("ses", EmailProvider::Ses)])?,
+    };
+    let sms = match get("PREMISES_SMS_PROVIDER") {
+        None => {
+            if prod {
+                SmsProvider::Sns
+            } else {
+                SmsProvider::Log
+            }
+        }
+        Some(v) => choose(
+            "PREMISES_SMS_PROVIDER",
+            v,
+            &[("log", SmsProvider::Log), ("sns", SmsProvider::Sns), ("twilio", SmsProvider::Twilio)],
+        )?,
+    };
+    let telegram_bot_token = get("PREMISES_TELEGRAM_BOT_TOKEN").unwrap_or("").to_string();
+    let telegram = match get("PREMISES_TELEGRAM_PROVIDER") {
+        None if !telegram_bot_token.is_empty() => TelegramProvider::Bot,
+        None => {
+            if prod {
+                TelegramProvider::Off
+            } else {
+                TelegramProvider::Log
+            }
+        }
+        Some(v) => choose(
+            "PREMISES_TELEGRAM_PROVIDER",
+            v,
+            &[("log", TelegramProvider::Log), ("bot", TelegramProvider::Bot), ("off", TelegramProvider::Off)],
+        )?,
+    };
+    if telegram == TelegramProvider::Bot && telegram_bot_token.is_empty() {
+        return Err(invalid("PREMISES_TELEGRAM_BOT_TOKEN", "", "is required when PREMISES_TELEGRAM_PROVIDER=bot"));
+    }
+    let required = |var: &str| -> Result<String, ConfigError> {
+        match get(var) {
+            Some(v) => Ok(v.to_string()),
+            None if sms == SmsProvider::Twilio => {
+                Err(invalid(var, "", "is required when PREMISES_SMS_PROVIDER=twilio"))
+            }
+            None => Ok(String::new()),
+        }
+    };
+    Ok(NotifyConfig {
+        email,
+        email_from: get("PREMISES_EMAIL_FROM").unwrap_or("no-reply@premises.local").to_string(),
+        sms,
+        twilio_base_url: get("PREMISES_TWILIO_BASE_URL")
+            .unwrap_or("https://api.twilio.com")
+            .trim_end_matches('/')
+            .to_string(),
+        twilio_account_sid: required("PREMISES_TWILIO_ACCOUNT_SID")?,
+        twilio_auth_token: Secret(required("PREMISES_TWILIO_AUTH_TOKEN")?),
+        twilio_from: required("PREMISES_TWILIO_FROM_NUMBER")?,
+        telegram,
+        telegram_base_url: get("PREMISES_TELEGRAM_BASE_URL")
+            .unwrap_or("https://api.telegram.org")
+            .trim_end_matches('/')
+            .to_string(),
+        telegram_bot_token: Secret(telegram_bot_token),
+        timeout_secs: parse(
+            "PREMISES_NOTIFY_TIMEOUT_SECS",
+            get("PREMISES_NOTIFY_TIMEOUT_SECS").unwrap_or("10"),
+            "a number of seconds",
+        )?,
+    })
 }
 
 fn invalid(var: &str, value: &str, problem: &str) -> ConfigError {
