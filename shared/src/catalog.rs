@@ -76,7 +76,7 @@ pub struct Function {
 }
 
 /// Every queue the catalog's functions consume or produce to.
-pub static QUEUES: &[QueueDef] = &[crate::notifications::QUEUE];
+pub static QUEUES: &[QueueDef] = &[crate::notifications::QUEUE, crate::bank::QUEUE];
 
 /// Every function.
 pub fn functions() -> &'static [Function] {
@@ -605,6 +605,93 @@ pub fn functions() -> &'static [Function] {
                     method: "GET",
                     path: "/api/admin/notifications/{id}/",
                     handler: |app, req| Box::pin(crate::notifications::inbox::deliveries(app, req)),
+                },
+            },
+            Function {
+                name: "bank-import",
+                summary: "Fetch new transactions from the bank and queue them (bank)",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Schedule {
+                    expression: crate::bank::import::IMPORT_SCHEDULE,
+                    handler: |app, _| Box::pin(crate::bank::handlers::scheduled_import(app)),
+                },
+            },
+            Function {
+                name: "bank-apply",
+                summary: "Apply queued bank transactions to rooms, once each (bank)",
+                auth: Auth::Device,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Queue {
+                    queue: &crate::bank::QUEUE,
+                    batch_size: 10,
+                    handler: |app, event| Box::pin(crate::bank::handlers::consume(app, event)),
+                },
+            },
+            Function {
+                name: "admin-bank-import",
+                summary: "Run the bank import now, or backfill a period (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/bank/import/",
+                    handler: |app, req| Box::pin(crate::bank::handlers::import_now(app, req)),
+                },
+            },
+            Function {
+                name: "admin-bank-statements",
+                summary: "Upload a Fio JSON or camt.053 statement (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/bank/statements/",
+                    handler: |app, req| Box::pin(crate::bank::handlers::upload_statement(app, req)),
+                },
+            },
+            Function {
+                name: "admin-bank-payments",
+                summary: "List bank payments for reconciliation (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/bank/payments/",
+                    handler: |app, req| Box::pin(crate::bank::handlers::list_payments(app, req)),
+                },
+            },
+            Function {
+                name: "admin-bank-assign",
+                summary: "Credit an invalid payment to a room, once (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/bank/payments/{id}/assign/",
+                    handler: |app, req| Box::pin(crate::bank::handlers::assign(app, req)),
+                },
+            },
+            Function {
+                name: "admin-bank-status",
+                summary: "The bank import's state and queue depths (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/admin/bank/status/",
+                    handler: |app, req| Box::pin(crate::bank::handlers::status(app, req)),
+                },
+            },
+            Function {
+                name: "admin-bank-redrive",
+                summary: "Move dead-lettered bank transactions back to the queue (admin)",
+                auth: Auth::Bearer { roles: &["admin"] },
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "POST",
+                    path: "/api/admin/bank/dlq/redrive/",
+                    handler: |app, req| Box::pin(crate::bank::handlers::redrive(app, req)),
                 },
             },
         ]

@@ -4,6 +4,7 @@
 //! types, service functions and handlers; `catalog` lists every Lambda function.
 
 pub mod appliances;
+pub mod bank;
 pub mod catalog;
 pub mod health;
 pub mod identity;

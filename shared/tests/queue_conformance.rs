@@ -328,6 +328,31 @@ async fn a_message_received_max_receive_count_times_moves_to_the_dead_letter_que
 }
 
 #[tokio::test]
+async fn a_redrive_moves_the_dead_letter_queue_back_once_and_depth_counts_what_waits() {
+    let q = def("redrive-back", 1, 1, false);
+    for b in backends(&[q]).await {
+        let queue = b.producer();
+        assert_eq!(queue.depth(q.name).await.unwrap(), 0, "{}", b.name());
+        b.send(q.name, OutMessage::new("first")).await;
+        b.send(q.name, OutMessage::new("second")).await;
+        assert_eq!(queue.depth(q.name).await.unwrap(), 2, "{}", b.name());
+        // One receive each (max_receive_count 1), then both are dead-lettered.
+        assert_eq!(b.receive(q.name, 10).await.len() + b.receive(q.name, 10).await.len(), 2, "{}", b.name());
+        b.wait_out_visibility(&q).await;
+        assert!(b.receive(q.name, 10).await.is_empty(), "{}", b.name());
+        assert_eq!(queue.depth(&q.dlq_name()).await.unwrap(), 2, "{}", b.name());
+
+        assert_eq!(queue.redrive(&q).await.unwrap(), 2, "{}", b.name());
+        assert_eq!(queue.depth(&q.dlq_name()).await.unwrap(), 0, "{}", b.name());
+        let mut back: Vec<String> = b.drain(q.name).await.into_iter().map(|m| m.body).collect();
+        back.sort();
+        assert_eq!(back, ["first", "second"], "{}: each redriven message comes back once", b.name());
+        assert_eq!(queue.redrive(&q).await.unwrap(), 0, "{}: nothing left to move", b.name());
+        assert_eq!(queue.depth(q.name).await.unwrap(), 0, "{}", b.name());
+    }
+}
+
+#[tokio::test]
 async fn a_duplicate_dedup_id_within_five_minutes_is_dropped() {
     let q = def("dedup", 30, 3, true);
     for b in backends(&[q]).await {

@@ -278,8 +278,16 @@ fn check(template: &Value, functions: &[Function], table: &TableDef, queues: &[Q
                 }
             }
             Trigger::Schedule { expression, .. } => {
-                if literal(ev_prop("Schedule")) != Some(expression) {
-                    bad(format!("Schedule should be {expression}, is {:?}", literal(ev_prop("Schedule"))));
+                // Literal, or `!Ref` of a parameter (operators may change it) whose default it is.
+                let schedule = ev_prop("Schedule");
+                let written = literal(schedule).or_else(|| {
+                    let parameter = template.get("Parameters")?.get(ref_to(schedule)?)?;
+                    literal(parameter.get("Default"))
+                });
+                if written != Some(expression) {
+                    bad(format!(
+                        "Schedule should be {expression} (or !Ref a parameter defaulting to it), is {written:?}"
+                    ));
                 }
             }
             Trigger::IotRule { .. } => {}
@@ -749,7 +757,7 @@ fn a_template_without_the_device_policy_fails_the_check() {
 }
 
 static EXAMPLE_QUEUE: QueueDef =
-    QueueDef { name: "bank-transactions", visibility_timeout_secs: 60, max_receive_count: 5, fifo: false };
+    QueueDef { name: "example-jobs", visibility_timeout_secs: 60, max_receive_count: 5, fifo: false };
 
 /// The catalog's queues and the example.
 fn with_example_queue() -> Vec<QueueDef> {
@@ -763,18 +771,18 @@ fn a_queue_declared_as_the_snippet_says_passes_and_one_without_its_dead_letter_q
     let queues = with_example_queue();
     assert_eq!(check(&template, catalog::functions(), &TABLE, &queues), Vec::<String>::new());
 
-    template["Resources"].as_mapping_mut().unwrap().remove("BankTransactionsDeadLetterQueue");
-    template["Resources"]["BankTransactionsQueue"]["Properties"].as_mapping_mut().unwrap().remove("RedrivePolicy");
+    template["Resources"].as_mapping_mut().unwrap().remove("ExampleJobsDeadLetterQueue");
+    template["Resources"]["ExampleJobsQueue"]["Properties"].as_mapping_mut().unwrap().remove("RedrivePolicy");
     let mismatches = check(&template, catalog::functions(), &TABLE, &queues);
-    assert!(mentions(&mismatches, &["bank-transactions", "no dead-letter queue"]), "{mismatches:#?}");
+    assert!(mentions(&mismatches, &["example-jobs", "no dead-letter queue"]), "{mismatches:#?}");
     assert!(mentions(&mismatches, &["maxReceiveCount should be 5"]), "{mismatches:#?}");
 }
 
 #[test]
 fn a_queue_consumer_and_an_iot_rule_declared_as_the_snippets_say_pass() {
     let functions = catalog_with(Function {
-        name: "bank-import",
-        summary: "Imports bank transactions",
+        name: "example-import",
+        summary: "Imports example jobs",
         auth: Auth::Public,
         errors: ErrorShape::Detail,
         trigger: Trigger::Queue {

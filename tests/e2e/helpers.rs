@@ -71,6 +71,16 @@ macro_rules! on_both_stores {
     };
 }
 
+/// An AWS SDK configuration pointed at DynamoDB Local.
+pub async fn dynamodb_sdk(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("t", "t", None, None, "e2e"))
+        .load()
+        .await
+}
+
 /// A name no other test of this run uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -208,15 +218,23 @@ pub struct Received {
     pub body: String,
 }
 
-/// A stand-in HTTP provider (Twilio, Telegram): answers each request with the
-/// next scripted status (the last one repeats) and records what it received.
+/// A stand-in HTTP provider (Twilio, Telegram, the bank): answers each request with the
+/// next scripted status and body (the last one repeats) and records what it received.
 pub struct StandIn {
     pub base: String,
     pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
 }
 
 impl StandIn {
+    /// Answers `{}` with each status in turn.
     pub async fn start(statuses: &[u16]) -> StandIn {
+        let replies: Vec<(u16, &str)> = statuses.iter().map(|s| (*s, "{}")).collect();
+        Self::scripted(&replies, Duration::ZERO).await
+    }
+
+    /// Answers each request with the next (status, JSON body), after `delay`.
+    pub async fn scripted(replies: &[(u16, &str)], delay: Duration) -> StandIn {
+        let statuses: Vec<(u16, String)> = replies.iter().map(|(s, b)| (*s, b.to_string())).collect();
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -267,12 +285,14 @@ impl StandIn {
                         .collect();
                     let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
                     log.lock().unwrap().push(Received { method, path, headers, body });
-                    let status = {
+                    let (status, body) = {
                         let mut s = statuses.lock().unwrap();
-                        if s.len() > 1 { s.remove(0) } else { s.first().copied().unwrap_or(200) }
+                        if s.len() > 1 { s.remove(0) } else { s.first().cloned().unwrap_or((200, "{}".into())) }
                     };
+                    tokio::time::sleep(delay).await;
                     let reply = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
                     );
                     let _ = socket.write_all(reply.as_bytes()).await;
                     let _ = socket.shutdown().await;

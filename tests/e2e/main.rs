@@ -6,6 +6,7 @@
 //! and, when `make test` provides DynamoDB Local, again on DynamoDB.
 
 mod appliances;
+mod bank;
 mod helpers;
 mod identity;
 mod notifications;

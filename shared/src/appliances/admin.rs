@@ -47,26 +47,38 @@ fn with_key(mut item: Item, key: store::Key, kind: &str) -> Item {
 #[derive(Debug, Deserialize)]
 struct NewRoom {
     key: Json,
+    /// A user to tell of the room's bank credits.
+    #[serde(default)]
+    resident_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 struct RoomView {
     key: String,
     balance: i64,
+    resident_id: Option<String>,
     created_at: i64,
 }
 
 impl From<Room> for RoomView {
     fn from(r: Room) -> Self {
-        RoomView { key: r.key, balance: r.balance, created_at: r.created_at }
+        RoomView { key: r.key, balance: r.balance, resident_id: r.resident_id, created_at: r.created_at }
     }
 }
 
-/// `POST /api/admin/rooms/` `{key}` → 201 `{key, balance}`; 409 when the room exists. One conditional put.
+/// `POST /api/admin/rooms/` `{key, resident_id?}` → 201 `{key, balance, resident_id}`; 409 when the room
+/// exists, 400 when the resident is no user. One get (the resident, when given) and one conditional put.
 pub async fn create_room(app: &'static App, req: Request) -> http::Result<Response> {
     let body: NewRoom = json_body(&req)?;
     let key = id_of("key", &body.key)?;
-    let room = Room { key: key.clone(), balance: 0, created_at: app.clock.now_secs() };
+    let resident_id = body.resident_id.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    if let Some(resident) = &resident_id {
+        let known = resident.len() <= 64 && crate::identity::service::get_user(app, resident).await?.is_some();
+        if !known {
+            return Err(ApiError::invalid_field("resident_id", "invalid", "No user has this id."));
+        }
+    }
+    let room = Room { key: key.clone(), balance: 0, resident_id, created_at: app.clock.now_secs() };
     let mut item = with_key(store::to_item(&room)?, keys::room(&key), "room");
     item.insert("GSI1PK".into(), s(keys::ROOMS_GSI1PK));
     item.insert("GSI1SK".into(), s(&key));

@@ -8,6 +8,9 @@ pub struct Room {
     pub key: String,
     /// Cents; never negative.
     pub balance: i64,
+    /// The user told of the room's bank credits (a resident), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_id: Option<String>,
     pub created_at: i64,
 }
 

@@ -142,7 +142,7 @@ pub fn balance_change(
 }
 
 /// Waits a little before retrying a transaction that lost a race.
-async fn backoff(attempt: u32) {
+pub async fn backoff(attempt: u32) {
     let ms = rand::rng().random_range(1..=5 + 5 * u64::from(attempt.min(10)));
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }

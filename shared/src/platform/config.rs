@@ -88,6 +88,20 @@ pub struct Config {
     pub max_run_minutes: i64,
     /// How notifications leave: email, SMS and Telegram providers.
     pub notify: NotifyConfig,
+    /// The bank statement import (Fio banka API).
+    pub bank: BankConfig,
+}
+
+/// The bank import: `PREMISES_BANK_BASE_URL` (default `https://fioapi.fio.cz`),
+/// `PREMISES_BANK_TOKEN` (unset: the scheduled import does nothing),
+/// `PREMISES_BANK_CURRENCY` (default `CZK`), `PREMISES_BANK_TIMEOUT_SECS` (default 30).
+#[derive(Clone, Debug)]
+pub struct BankConfig {
+    pub base_url: String,
+    pub token: Secret,
+    /// Payments in another currency are recorded invalid (`wrong_currency`).
+    pub currency: String,
+    pub timeout_secs: u64,
 }
 
 /// A credential: shown as `<redacted>` in logs and `Debug`.
@@ -288,6 +302,7 @@ impl Config {
         let otp_ttl_secs = ttl("PREMISES_OTP_TTL_SECS", "300")?;
         let max_run_minutes = ttl("PREMISES_MAX_RUN_MINUTES", "240")?;
         let notify = notify_config(&get, env)?;
+        let bank = bank_config(&get)?;
 
         Ok(Config {
             env,
@@ -329,6 +344,7 @@ impl Config {
             otp_ttl_secs,
             max_run_minutes,
             notify,
+            bank,
         })
     }
 
@@ -341,6 +357,28 @@ impl Config {
         c.mqtt_addr = SocketAddr::from(([127, 0, 0, 1], 0));
         c
     }
+}
+
+fn bank_config<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<BankConfig, ConfigError> {
+    let base_url = get("PREMISES_BANK_BASE_URL").unwrap_or("https://fioapi.fio.cz").trim_end_matches('/').to_string();
+    if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        return Err(invalid("PREMISES_BANK_BASE_URL", &base_url, "must be an http(s) URL"));
+    }
+    let token = get("PREMISES_BANK_TOKEN").unwrap_or("").to_string();
+    if token.contains(['/', '?', '#', ' ']) {
+        // The token is a path segment of every request; never echo it back.
+        return Err(invalid("PREMISES_BANK_TOKEN", "<redacted>", "must not contain '/', '?', '#' or spaces"));
+    }
+    let currency = get("PREMISES_BANK_CURRENCY").unwrap_or("CZK").to_ascii_uppercase();
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(invalid("PREMISES_BANK_CURRENCY", &currency, "must be a three-letter ISO 4217 code such as CZK"));
+    }
+    let timeout_secs =
+        parse("PREMISES_BANK_TIMEOUT_SECS", get("PREMISES_BANK_TIMEOUT_SECS").unwrap_or("30"), "a number of seconds")?;
+    if timeout_secs == 0 {
+        return Err(invalid("PREMISES_BANK_TIMEOUT_SECS", "0", "must be positive"));
+    }
+    Ok(BankConfig { base_url, token: Secret(token), currency, timeout_secs })
 }
 
 fn notify_config<'a>(get: &impl Fn(&str) -> Option<&'a str>, env: Env) -> Result<NotifyConfig, ConfigError> {

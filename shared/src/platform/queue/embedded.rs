@@ -231,6 +231,25 @@ impl EmbeddedQueue {
         .await
     }
 
+    /// Moves every message of `def`'s dead-letter queue back to `def`'s queue in one
+    /// transaction, visible at once and with its receive count reset, as SQS's redrive does.
+    pub async fn redrive(&self, def: &QueueDef) -> Result<u64, QueueError> {
+        let (dlq, queue) = (def.dlq_name(), def.name.to_string());
+        self.spec(&dlq)?;
+        self.spec(&queue)?;
+        let now = self.clock.now_millis();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE messages SET queue = ?1, visible_at = ?2, receive_count = 0, first_received_at = NULL, \
+                 receipt_handle = NULL WHERE queue = ?3",
+                params![queue, now, dlq],
+            )
+            .map(|n| n as u64)
+            .map_err(db)
+        })
+        .await
+    }
+
     /// Consumes `def`'s queue as Lambda's SQS event source would, until `shutdown` turns true.
     ///
     /// Each batch of up to `batch_size` messages goes to `handler` as an [`SqsEvent`]; the messages

@@ -91,6 +91,25 @@ impl Queue {
         }
     }
 
+    /// Messages in the queue, visible and in flight (SQS: its approximate counts).
+    pub async fn depth(&self, queue: &str) -> Result<u64, QueueError> {
+        match self {
+            #[cfg(feature = "local")]
+            Queue::Embedded(q) => q.depth(queue).await,
+            Queue::Sqs(q) => q.depth(queue).await,
+        }
+    }
+
+    /// Moves every message of `def`'s dead-letter queue back to `def`'s queue, to be delivered
+    /// afresh; returns how many moved.
+    pub async fn redrive(&self, def: &QueueDef) -> Result<u64, QueueError> {
+        match self {
+            #[cfg(feature = "local")]
+            Queue::Embedded(q) => q.redrive(def).await,
+            Queue::Sqs(q) => q.redrive(def).await,
+        }
+    }
+
     /// Sends many messages (SQS batches of 10 under the hood); all or an error.
     pub async fn send_batch(&self, queue: &str, messages: Vec<OutMessage>) -> Result<Vec<String>, QueueError> {
         match self {

@@ -8,7 +8,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
+};
 use tokio::sync::RwLock;
 
 use super::{OutMessage, QueueError};
@@ -17,6 +19,8 @@ use super::{OutMessage, QueueError};
 const MAX_BATCH_ENTRIES: usize = 10;
 /// SQS's long-standing limit on a batch's total payload; a batch is split before reaching it.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Receives one redrive makes at most (10 messages each).
+const MAX_REDRIVE_ROUNDS: usize = 1000;
 
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -112,6 +116,71 @@ impl SqsQueue {
                 })
             })
             .collect()
+    }
+
+    /// Visible plus in-flight messages (`ApproximateNumberOfMessages` + `…NotVisible`).
+    pub async fn depth(&self, queue: &str) -> Result<u64, QueueError> {
+        let url = self.url(queue).await?;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| backend(&format!("GetQueueAttributes of {queue}"), e))?;
+        let attributes = out.attributes.unwrap_or_default();
+        let count = |name: &QueueAttributeName| attributes.get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok(count(&QueueAttributeName::ApproximateNumberOfMessages)
+            + count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    /// Moves the dead-letter queue's messages back: receive up to 10, send them to the queue,
+    /// then delete them from the DLQ; until the DLQ answers empty. A crash between send and
+    /// delete redelivers a message twice (consumers are idempotent); none is lost.
+    pub async fn redrive(&self, def: &super::QueueDef) -> Result<u64, QueueError> {
+        let dlq = def.dlq_name();
+        let dlq_url = self.url(&dlq).await?;
+        let mut moved = 0u64;
+        for _ in 0..MAX_REDRIVE_ROUNDS {
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(&dlq_url)
+                .max_number_of_messages(MAX_BATCH_ENTRIES as i32)
+                .visibility_timeout(60)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(|e| backend(&format!("ReceiveMessage from {dlq}"), e))?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            let outgoing = messages.iter().map(|m| OutMessage::new(m.body.clone().unwrap_or_default())).collect();
+            self.send_batch(def.name, outgoing).await?;
+            let entries = messages
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .set_receipt_handle(m.receipt_handle.clone())
+                        .build()
+                        .ok()
+                })
+                .collect();
+            self.client
+                .delete_message_batch()
+                .queue_url(&dlq_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| backend(&format!("DeleteMessageBatch from {dlq}"), e))?;
+            moved += messages.len() as u64;
+        }
+        Ok(moved)
     }
 
     /// The queue's URL: configured, or looked up by name once.

@@ -1,0 +1,354 @@
+//! The `bank-transactions` consumer, the scheduled import, and the admin
+//! endpoints (role `admin`): import now, upload a statement, reconcile
+//! payments, status, DLQ redrive.
+
+use ::http::StatusCode;
+use ::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::App;
+use crate::appliances::service::id_of;
+use crate::platform::http::auth::principal;
+use crate::platform::http::page::{self, Page};
+use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param, query_param};
+use crate::platform::queue::batch::{MessageError, MessageMeta, for_each_message};
+use crate::platform::store::{self, Index, Query};
+
+use super::QUEUE;
+use super::import::{self, Fetch, ImportError};
+use super::keys;
+use super::model::{InvalidReason, Payment, PaymentStatus};
+use super::parse::{self, BankTransaction};
+use super::service;
+
+const PAGE_SIZE: usize = 20;
+const MAX_PAGE_SIZE: usize = 100;
+
+// ------------------------------------------------------------------ consumer
+
+/// `bank-apply`: applies each queued transaction, with partial batch failures. Nothing is
+/// acknowledged before it is recorded; a message that keeps failing goes to the DLQ.
+pub async fn consume(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
+    for_each_message(event, |tx: BankTransaction, meta: MessageMeta| async move {
+        match service::apply_bank_transaction(app, &tx).await {
+            Ok(applied) => {
+                tracing::debug!(transaction = %tx.id, receive_count = meta.receive_count, ?applied, "bank transaction applied");
+                Ok(())
+            }
+            // Money is never dropped: every failure is retried and, in the end, dead-lettered for a human.
+            Err(e) => Err(MessageError::retry(e.context(format!("bank transaction {}", tx.id)))),
+        }
+    })
+    .await
+}
+
+/// `bank-import` (EventBridge): the scheduled fetch. Not configured or rate limited is not a
+/// failure; the bank failing is (logged, recorded in the import state, retried by the next run).
+pub async fn scheduled_import(app: &'static App) -> anyhow::Result<()> {
+    match import::run_import(app, Fetch::Last).await {
+        Ok(_) => Ok(()),
+        Err(ImportError::NotConfigured) => {
+            tracing::debug!("bank import skipped: PREMISES_BANK_TOKEN is not set");
+            Ok(())
+        }
+        Err(ImportError::RateLimited { retry_after_secs }) => {
+            tracing::info!(retry_after_secs, "bank import skipped: another request to the bank was made recently");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+// --------------------------------------------------------------------- admin
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `POST /api/admin/bank/import/` `{from?, to?}` → 200 with what was fetched and queued; with both
+/// dates, a by-period backfill. 409 not configured, 429 rate limited, 502 the bank failed.
+pub async fn import_now(app: &'static App, req: Request) -> http::Result<Response> {
+    let empty = req.body().as_ref().iter().all(u8::is_ascii_whitespace);
+    let body: ImportBody = if empty { ImportBody::default() } else { json_body(&req)? };
+    let fetch = match (body.from, body.to) {
+        (None, None) => Fetch::Last,
+        (Some(from), Some(to)) => {
+            for (field, value) in [("from", &from), ("to", &to)] {
+                if !import::is_date(value) {
+                    return Err(ApiError::invalid_field(field, "invalid_date", format!("{field} must be YYYY-MM-DD.")));
+                }
+            }
+            if from > to {
+                return Err(ApiError::invalid_field("from", "invalid_period", "from must not be after to."));
+            }
+            Fetch::Period { from, to }
+        }
+        (None, Some(_)) => return Err(ApiError::invalid_field("from", "required", "A period needs from and to.")),
+        (Some(_), None) => return Err(ApiError::invalid_field("to", "required", "A period needs from and to.")),
+    };
+    match import::run_import(app, fetch).await {
+        Ok(report) => http::ok(&report),
+        Err(ImportError::NotConfigured) => {
+            Err(ApiError::conflict("bank_not_configured", "The bank import is not configured (PREMISES_BANK_TOKEN)."))
+        }
+        Err(ImportError::RateLimited { retry_after_secs }) => {
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("The bank allows one request per 30 s; retry in {retry_after_secs} s."),
+            )
+            .into_response();
+            if let Ok(v) = retry_after_secs.to_string().parse() {
+                response.headers_mut().insert(RETRY_AFTER, v);
+            }
+            Ok(response)
+        }
+        Err(ImportError::Bank(message)) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "bank_unavailable", message)),
+        Err(e @ ImportError::Internal(_)) => Err(ApiError::internal(e)),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Queued {
+    queued: usize,
+}
+
+/// `POST /api/admin/bank/statements/`: a Fio JSON (`application/json`) or camt.053 XML
+/// (`application/xml`, `text/xml`) statement → 202 `{queued}`. Anything else is 400 and queues nothing.
+pub async fn upload_statement(app: &'static App, req: Request) -> http::Result<Response> {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let body: &[u8] = req.body().as_ref();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("empty_body", "A statement is required."));
+    }
+    let transactions = match content_type.as_str() {
+        "application/json" => parse::fio(body, "upload").map(|p| p.transactions),
+        "application/xml" | "text/xml" => parse::camt053(body, "upload"),
+        other => {
+            let got = if other.is_empty() { "no Content-Type".to_string() } else { format!("Content-Type {other}") };
+            return Err(ApiError::bad_request(
+                "unsupported_statement",
+                format!(
+                    "Send a Fio JSON statement (application/json) or a camt.053 statement (application/xml); got {got}."
+                ),
+            ));
+        }
+    }
+    .map_err(|e| ApiError::bad_request("invalid_statement", e.to_string()))?;
+    if let Some(bad) = transactions.iter().find(|t| !service::valid_transaction_id(&t.id)) {
+        return Err(ApiError::bad_request(
+            "invalid_statement",
+            format!(
+                "transaction id {:?} is empty or longer than {} characters",
+                bad.id,
+                service::MAX_TRANSACTION_ID_CHARS
+            ),
+        ));
+    }
+    let queued = service::enqueue_transactions(app, transactions).await.map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::ACCEPTED, &Queued { queued }))
+}
+
+/// A payment as the reconciliation API shows it.
+#[derive(Debug, Serialize)]
+struct PaymentView {
+    id: String,
+    status: PaymentStatus,
+    reason: Option<InvalidReason>,
+    amount: Option<i64>,
+    amount_text: String,
+    currency: String,
+    variable_symbol: Option<String>,
+    room: Option<String>,
+    date: Option<String>,
+    counterparty: Option<String>,
+    message: Option<String>,
+    source: String,
+    received_at: i64,
+    assigned_by: Option<String>,
+    assigned_at: Option<i64>,
+}
+
+impl From<Payment> for PaymentView {
+    fn from(p: Payment) -> Self {
+        PaymentView {
+            id: p.id,
+            status: p.status,
+            reason: p.reason,
+            amount: p.amount_cents,
+            amount_text: p.amount,
+            currency: p.currency,
+            variable_symbol: p.variable_symbol,
+            room: p.room,
+            date: p.date,
+            counterparty: p.counterparty,
+            message: p.message,
+            source: p.source,
+            received_at: p.received_at,
+            assigned_by: p.assigned_by,
+            assigned_at: p.assigned_at,
+        }
+    }
+}
+
+async fn all_payments(app: &App, query: Query) -> http::Result<Vec<Payment>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app.store.query(query.clone().after(cursor)).await?;
+        for item in page.items {
+            out.push(store::from_item(item)?);
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// `GET /api/admin/bank/payments/?status=valid|invalid&room=&reason=&from=&to=`: newest first,
+/// paginated. One index query (by room, else by status; both statuses without a filter).
+pub async fn list_payments(app: &'static App, req: Request) -> http::Result<Response> {
+    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let status = match query_param(&req, "status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some("valid") => Some(PaymentStatus::Valid),
+        Some("invalid") => Some(PaymentStatus::Invalid),
+        Some(_) => return Err(ApiError::invalid_field("status", "invalid", "status must be valid or invalid.")),
+    };
+    let reason = match query_param(&req, "reason").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(r) => Some(InvalidReason::parse(r).ok_or_else(|| {
+            ApiError::invalid_field(
+                "reason",
+                "invalid",
+                "reason must be one of bad_amount, not_a_credit, wrong_currency, missing_variable_symbol, unknown_room.",
+            )
+        })?),
+    };
+    let room = query_param(&req, "room")
+        .filter(|s| !s.is_empty())
+        .map(|r| id_of("room", &Json::String(r.into())))
+        .transpose()?;
+    let mut dates = [None, None];
+    for (slot, field) in dates.iter_mut().zip(["from", "to"]) {
+        if let Some(d) = query_param(&req, field).filter(|s| !s.is_empty()) {
+            if !import::is_date(d) {
+                return Err(ApiError::invalid_field(field, "invalid_date", format!("{field} must be YYYY-MM-DD.")));
+            }
+            *slot = Some(d.to_string());
+        }
+    }
+    let [from, to] = dates;
+
+    let mut payments = match &room {
+        Some(room) => all_payments(app, Query::partition(keys::room_payments_gsi2pk(room)).index(Index::Gsi2)).await?,
+        None => {
+            let statuses = match status {
+                Some(s) => vec![s],
+                None => vec![PaymentStatus::Valid, PaymentStatus::Invalid],
+            };
+            let mut all = Vec::new();
+            for s in statuses {
+                let query = Query::partition(keys::payments_by_status_gsi1pk(s.as_str())).index(Index::Gsi1);
+                all.extend(all_payments(app, query).await?);
+            }
+            all
+        }
+    };
+    payments.retain(|p| {
+        let day = p.date.clone().unwrap_or_else(|| import_day(p.received_at));
+        status.is_none_or(|s| p.status == s)
+            && reason.is_none_or(|r| p.reason == Some(r))
+            && from.as_ref().is_none_or(|f| day.as_str() >= f.as_str())
+            && to.as_ref().is_none_or(|t| day.as_str() <= t.as_str())
+    });
+    payments.sort_by(|a, b| (b.received_at, &b.id).cmp(&(a.received_at, &a.id)));
+    page::respond(&req, payments.into_iter().map(PaymentView::from).collect(), page)
+}
+
+fn import_day(millis: i64) -> String {
+    let d = crate::platform::clock::UtcDateTime::from_epoch_secs(millis.div_euclid(1000));
+    format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
+}
+
+#[derive(Debug, Deserialize)]
+struct AssignBody {
+    room: Json,
+}
+
+/// `POST /api/admin/bank/payments/{id}/assign/` `{room}` → 200 the payment, credited to the room once;
+/// 409 when it is credited already. Two reads in parallel and one transaction.
+pub async fn assign(app: &'static App, req: Request) -> http::Result<Response> {
+    let id = path_param(&req, "id")?.to_string();
+    let body: AssignBody = json_body(&req)?;
+    let room = id_of("room", &body.room)?;
+    let admin = principal(&req)?.user_id.clone();
+    let payment = service::assign_payment(app, &id, &room, &admin).await?;
+    http::ok(&PaymentView::from(payment))
+}
+
+#[derive(Debug, Serialize)]
+struct StatusView {
+    configured: bool,
+    last_success_at: Option<i64>,
+    last_transaction_id: Option<String>,
+    last_error: Option<String>,
+    last_error_at: Option<i64>,
+    last_request_at: Option<i64>,
+    /// The last run stopped before it queued everything; the next one backfills by period.
+    unfinished: bool,
+    last_queued: Option<u64>,
+    /// Messages in the queue (visible and in flight), and in its dead-letter queue.
+    messages_waiting: Option<u64>,
+    messages_in_dlq: Option<u64>,
+}
+
+/// `GET /api/admin/bank/status/`: the import state and the queue depths. One read and two queue calls.
+pub async fn status(app: &'static App, _req: Request) -> http::Result<Response> {
+    let dlq_name = QUEUE.dlq_name();
+    let (state, waiting, dlq) =
+        tokio::join!(import::state(app), app.queue.depth(QUEUE.name), app.queue.depth(&dlq_name));
+    let state = state?;
+    let known = |d: Result<u64, _>, name: &str| match d {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(queue = name, error = %format!("{:#}", anyhow::Error::new(e)), "queue depth unknown");
+            None
+        }
+    };
+    http::ok(&StatusView {
+        configured: !app.config.bank.token.0.is_empty(),
+        last_success_at: state.last_success_at,
+        last_transaction_id: state.last_transaction_id,
+        last_error: state.last_error,
+        last_error_at: state.last_error_at,
+        last_request_at: state.last_request_at,
+        unfinished: state.unfinished_since.is_some(),
+        last_queued: state.last_queued,
+        messages_waiting: known(waiting, QUEUE.name),
+        messages_in_dlq: known(dlq, &QUEUE.dlq_name()),
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct Moved {
+    moved: u64,
+}
+
+/// `POST /api/admin/bank/dlq/redrive/` → 200 `{moved}`: every dead-lettered transaction back on the queue.
+pub async fn redrive(app: &'static App, _req: Request) -> http::Result<Response> {
+    let moved = app.queue.redrive(&QUEUE).await.map_err(ApiError::internal)?;
+    tracing::info!(moved, "bank DLQ redriven");
+    http::ok(&Moved { moved })
+}
