@@ -51,7 +51,36 @@ on_both_stores!(
     a_phone_gets_five_otps_an_hour_one_a_minute,
     an_otp_expires_after_its_ttl,
     failed_logins_are_counted_per_minute,
+    every_otp_request_and_attempt_is_in_the_phones_log,
 );
+
+/// The events of a phone's OTP log, oldest first.
+async fn otp_log(app: &App, phone: &str) -> Vec<String> {
+    let query = shared::platform::store::Query::partition(format!("OTPLOG#{phone}"));
+    let page = app.store.query(query).await.unwrap();
+    page.items
+        .iter()
+        .map(|item| match item.get("event") {
+            Some(shared::platform::store::Value::S(event)) => event.clone(),
+            other => panic!("a log entry without an event: {other:?}"),
+        })
+        .collect()
+}
+
+async fn every_otp_request_and_attempt_is_in_the_phones_log(app: &'static App, clock: Clock) {
+    let phone = "+919833333333";
+    let requested = otp::request(app, phone, Role::Worker).await.unwrap();
+    assert!(otp::request(app, phone, Role::Worker).await.is_err());
+    clock.advance_millis(1_000);
+    assert!(otp::verify(app, &requested.request_id, "000000x").await.is_err());
+    clock.advance_millis(1_000);
+    otp::verify(app, &requested.request_id, &requested.code).await.expect("the right code");
+    clock.advance_millis(1_000);
+    assert!(otp::verify(app, &requested.request_id, &requested.code).await.is_err());
+    let events = otp_log(app, phone).await;
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert_eq!(&events[2..], ["wrong_code", "verified", "used"], "{events:?}");
+}
 
 async fn a_phone_gets_five_otps_an_hour_one_a_minute(app: &'static App, clock: Clock) {
     let phone = "+919811111111";

@@ -255,6 +255,12 @@ fn check(template: &Value, functions: &[Function], table: &TableDef, queues: &[Q
                 if api_id.is_some() && ref_to(ev_prop("ApiId")) != api_id {
                     bad(format!("HttpApi ApiId should be !Ref {}", api_id.unwrap_or_default()));
                 }
+                // Least privilege: a GET changes nothing, so it may only read the table.
+                let policies = props(r).and_then(|p| p.get("Policies")).and_then(Value::as_sequence);
+                let writes = policies.into_iter().flatten().any(|p| p.get("DynamoDBCrudPolicy").is_some());
+                if *method == "GET" && writes {
+                    bad("a GET route gets DynamoDBReadPolicy, not DynamoDBCrudPolicy".into());
+                }
             }
             Trigger::Queue { queue, batch_size, .. } => {
                 if get_att(ev_prop("Queue")) != Some((queue_id(queue.name), "Arn".into())) {
@@ -746,6 +752,16 @@ fn a_schedule_expression_differing_from_the_catalog_fails_the_check() {
     let mismatches = check(&template, &functions, &TABLE, catalog::QUEUES);
     assert_eq!(mismatches.len(), 1, "{mismatches:#?}");
     assert!(mentions(&mismatches, &["nightly-sweep", "Schedule should be cron(0 3 * * ? *)"]), "{mismatches:#?}");
+}
+
+#[test]
+fn a_get_route_that_may_write_the_table_fails_the_check() {
+    let mut template = load_template();
+    let policies = &mut template["Resources"]["AdminRoomsListFunction"]["Properties"]["Policies"][0];
+    let read = policies.as_mapping_mut().unwrap().remove("DynamoDBReadPolicy").unwrap();
+    policies.as_mapping_mut().unwrap().insert("DynamoDBCrudPolicy".into(), read);
+    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::QUEUES);
+    assert!(mentions(&mismatches, &["admin-rooms-list", "DynamoDBReadPolicy"]), "{mismatches:#?}");
 }
 
 #[test]

@@ -20,6 +20,7 @@ crate::on_both_stores!(
     an_alert_lands_in_the_owners_inbox_and_is_read,
     a_message_the_queue_delivers_twice_makes_one_inbox_item_and_one_sms,
     a_provider_500_is_retried_and_delivered_once,
+    a_provider_failing_every_try_is_retried_through_the_queue_and_delivered_once,
     a_provider_400_is_recorded_failed_not_retried_and_other_channels_still_go_out,
     ses_and_sns_deliver_through_moto,
 );
@@ -256,6 +257,41 @@ async fn a_provider_500_is_retried_and_delivered_once(backend: Backend) {
     assert_eq!(d["sms"]["attempts"], 1);
     assert_eq!(d["telegram"]["status"], "delivered");
     assert_eq!(d["inbox"]["status"], "delivered");
+}
+
+async fn a_provider_failing_every_try_is_retried_through_the_queue_and_delivered_once(backend: Backend) {
+    // Three 500s use up the in-place tries; the message comes back after the queue's 60 s
+    // visibility timeout and only the SMS, still owed, is sent again.
+    let (twilio, telegram) = (StandIn::start(&[500, 500, 500, 201]).await, StandIn::start(&[200]).await);
+    let server = with_providers(&backend, &twilio, &telegram).await;
+    let client = Client::new();
+    let admin = admin_access(&client, &server).await;
+    let (owner, access) = user(&client, &server, "requeued@example.com", "+14155550105").await;
+    set_telegram(&client, &server, &access, "778").await;
+    let alert = notification(Recipient::User(owner), vec![Channel::Sms, Channel::Telegram]);
+    send(&server, &alert).await;
+    let path = format!("/api/admin/notifications/{}/", alert.id);
+    let retrying = eventually(Duration::from_secs(20), || async {
+        // 404 until the consumer has recorded a first delivery.
+        let (status, _) = get(&client, &server, &path, &admin).await;
+        if status != StatusCode::OK {
+            return None;
+        }
+        let d = deliveries(&client, &server, &admin, &alert.id).await;
+        (d["sms"]["status"] == "retry" && d["telegram"]["status"] == "delivered").then_some(d)
+    })
+    .await;
+    assert!(retrying.is_some(), "the SMS waits for a retry through the queue, the Telegram message went out");
+    assert_eq!(twilio.requests().len(), 3);
+    let delivered = eventually(Duration::from_secs(90), || async {
+        let d = deliveries(&client, &server, &admin, &alert.id).await;
+        (d["sms"]["status"] == "delivered").then_some(d)
+    })
+    .await;
+    assert!(delivered.is_some(), "the SMS was not delivered after the queue retried it");
+    drained(&server).await;
+    assert_eq!(twilio.requests().len(), 4, "three 500s, then one delivery");
+    assert_eq!(telegram.requests().len(), 1, "the delivered channel is not sent again");
 }
 
 async fn a_provider_400_is_recorded_failed_not_retried_and_other_channels_still_go_out(backend: Backend) {

@@ -221,6 +221,15 @@ async fn an_rfid_tag_logs_its_user_in_until_it_is_blacklisted(backend: Backend) 
         admin_post(&client, &server, &admin, "/api/admin/rfid/", json!({"rfid": "DEADBEEF", "user_id": owner})).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(rfid_login(&client, &server, "deadbeef").await.0, StatusCode::UNAUTHORIZED);
+    // Unassigning a blacklisted tag keeps it blacklisted: assigned again, it is still refused.
+    let r = client.delete(server.url("/api/admin/rfid/deadbeef/")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = client.delete(server.url("/api/admin/rfid/deadbeef/")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (status, _) =
+        admin_post(&client, &server, &admin, "/api/admin/rfid/", json!({"rfid": "deadbeef", "user_id": owner})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(rfid_login(&client, &server, "deadbeef").await.0, StatusCode::UNAUTHORIZED);
 }
 
 async fn rfid_administration_is_checked_and_for_admins_only(backend: Backend) {

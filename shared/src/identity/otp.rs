@@ -189,6 +189,7 @@ pub async fn verify(app: &App, request_id: &str, code: &str) -> Result<Verified>
         return Err(expired());
     }
     if otp.used_at.is_some() {
+        app.store.put(log_item(&otp.phone, now, "used", request_id), None).await?;
         return Err(IdentityError::OtpRefused { code: "otp_used", message: "OTP already used." });
     }
     if otp.attempts >= MAX_ATTEMPTS {
@@ -210,7 +211,11 @@ pub async fn verify(app: &App, request_id: &str, code: &str) -> Result<Verified>
         return match app.store.transact(writes).await {
             Ok(()) if otp.attempts + 1 >= MAX_ATTEMPTS => Err(locked()),
             Ok(()) => Err(IdentityError::OtpRefused { code: "otp_invalid", message: "Invalid OTP." }),
-            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Err(locked()),
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+                // A concurrent attempt used or killed the code first; this attempt is logged all the same.
+                app.store.put(log_item(&otp.phone, now, "wrong_code_refused", request_id), None).await?;
+                Err(locked())
+            }
             Err(e) => Err(e.into()),
         };
     }
@@ -272,11 +277,13 @@ pub async fn verify(app: &App, request_id: &str, code: &str) -> Result<Verified>
             // The phone got its user concurrently: log that user in instead.
             Err(StoreError::TransactionCanceled { failed }) if is_new_user && failed.contains(&3) => continue,
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+                app.store.put(log_item(&otp.phone, now, "used", request_id), None).await?;
                 return Err(IdentityError::OtpRefused { code: "otp_used", message: "OTP already used." });
             }
             Err(e) => return Err(e.into()),
         }
     }
+    app.store.put(log_item(&otp.phone, now, "used", request_id), None).await?;
     Err(IdentityError::OtpRefused { code: "otp_used", message: "OTP already used." })
 }
 

@@ -105,10 +105,20 @@ pub async fn assign(app: &'static App, req: Request) -> http::Result<Response> {
     Ok(json_response(StatusCode::CREATED, &tag))
 }
 
-/// `DELETE /api/admin/rfid/{rfid}/`: 204; the tag is forgotten (404 if unknown). One round trip.
+/// `DELETE /api/admin/rfid/{rfid}/`: 204; the tag belongs to nobody (404 if it belongs to nobody
+/// already). A tag in good standing is forgotten; a blacklisted one stays blacklisted, so assigning
+/// it again does not let it in. One round trip (two for a blacklisted tag).
 pub async fn unassign(app: &'static App, req: Request) -> http::Result<Response> {
     let tag = normalize(path_param(&req, "rfid")?)?;
-    match app.store.delete(&keys::rfid(&tag), Some(Cond::item_exists())).await {
+    let key = keys::rfid(&tag);
+    let in_good_standing = Cond::exists("user_id").and(Cond::eq("blacklisted", store::Value::Bool(false)));
+    match app.store.delete(&key, Some(in_good_standing)).await {
+        Ok(_) => return Ok(http::no_content()),
+        Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let update = Update::new().remove("user_id").set("updated_at", n(app.clock.now_secs()));
+    match app.store.update(&key, update, Some(Cond::exists("user_id"))).await {
         Ok(_) => Ok(http::no_content()),
         Err(StoreError::ConditionFailed) => Err(ApiError::not_found("rfid_not_found", "No such RFID tag.")),
         Err(e) => Err(e.into()),
