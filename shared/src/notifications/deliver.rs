@@ -25,6 +25,10 @@ const RECORD_TTL_SECS: i64 = 30 * 24 * 3600;
 const BUSY_WAITS: u32 = 50;
 /// In-place tries of a transient failure before the queue retries the message.
 const TRIES: u32 = 3;
+/// Time a message may spend in place: with one provider call (at most `PREMISES_NOTIFY_TIMEOUT_SECS`)
+/// on top, delivery stays within the function's 60 s timeout (and the queue's visibility timeout);
+/// channels left over go round the queue.
+const BUDGET: Duration = Duration::from_secs(40);
 
 pub async fn consume(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
     for_each_message(event, |n: Notification, meta: MessageMeta| deliver(app, n, meta)).await
@@ -72,8 +76,13 @@ pub async fn deliver(app: &App, notification: Notification, meta: MessageMeta) -
     targets.retain(|(c, _)| seen.insert(*c));
 
     let mut transient = Vec::new();
+    let started = std::time::Instant::now();
     for (channel, address) in targets {
         let name = channel_name(channel);
+        if started.elapsed() > BUDGET {
+            transient.push(format!("{name}: deferred, the message's time budget is spent"));
+            continue;
+        }
         let Some(address) = address else {
             record(app, &notification.id, name, "", "failed", Some("the recipient has no address for this channel"))
                 .await
@@ -108,6 +117,9 @@ pub async fn deliver(app: &App, notification: Notification, meta: MessageMeta) -
         };
         let mut outcome = Outcome::Transient("not tried".into());
         for attempt in 0..TRIES {
+            if attempt > 0 && started.elapsed() > BUDGET {
+                break;
+            }
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(250 * 4u64.pow(attempt - 1))).await;
             }
