@@ -48,14 +48,7 @@ impl T {
         if let Backend::Dynamodb(endpoint) = backend {
             config.store = StoreBackend::Dynamodb;
             config.table_name = unique("appliances");
-            sdk = Some(
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .endpoint_url(endpoint)
-                    .region(aws_config::Region::new("us-east-1"))
-                    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("t", "t", None, None, "e2e"))
-                    .load()
-                    .await,
-            );
+            sdk = Some(crate::helpers::dynamodb_sdk(endpoint).await);
         }
         // A whole 30 s TOTP step ahead of real time, at its start.
         let now = Clock::System.now_millis();
@@ -167,31 +160,9 @@ impl T {
         out["balance"].as_i64().unwrap()
     }
 
-    async fn ledger(&self, room: &str) -> Vec<Value> {
-        let mut entries = Vec::new();
-        let mut path = Some(format!("/api/admin/rooms/{room}/ledger/?page_size=100"));
-        while let Some(p) = path {
-            let (status, page) = self.admin_get(&p).await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            entries.extend(page["results"].as_array().unwrap().iter().cloned());
-            path = page["next"].as_str().map(str::to_string);
-        }
-        entries
-    }
-
     /// Every room's balance is the sum of its ledger, and each entry's balance_after adds up.
     async fn check_ledgers(&self) {
-        for room in &self.rooms {
-            let balance = self.balance(room).await;
-            let mut entries = self.ledger(room).await;
-            entries.reverse();
-            let mut running = 0;
-            for e in &entries {
-                running += e["amount"].as_i64().unwrap();
-                assert_eq!(e["balance_after"].as_i64().unwrap(), running, "room {room}: {e}");
-            }
-            assert_eq!(running, balance, "room {room}: ledger sum vs balance");
-        }
+        crate::helpers::check_ledgers(&self.client, &self.base, &self.admin, &self.rooms).await;
     }
 }
 
@@ -245,7 +216,7 @@ async fn a_start_the_balance_does_not_cover_is_402_and_changes_nothing(backend: 
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{out}");
     assert_eq!(out["code"], "insufficient_funds");
     assert_eq!(t.balance("101").await, 1_000);
-    assert_eq!(t.ledger("101").await.len(), 1);
+    assert_eq!(crate::helpers::all_pages(&t.client, &t.base, &t.admin, "/api/admin/rooms/101/ledger/").await.len(), 1);
     assert_eq!(t.admin_get("/api/admin/runs/?room=101").await.1["count"], 0);
     // The appliance is not occupied: an affordable start goes through.
     let (status, out) = t

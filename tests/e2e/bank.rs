@@ -184,16 +184,7 @@ impl T {
     }
 
     async fn all(&self, path: &str) -> Vec<Value> {
-        let mut items = Vec::new();
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let mut next = Some(format!("{path}{sep}page_size=100"));
-        while let Some(p) = next {
-            let (status, page) = self.admin_get(&p).await;
-            assert_eq!(status, StatusCode::OK, "{p}: {page}");
-            items.extend(page["results"].as_array().unwrap().iter().cloned());
-            next = page["next"].as_str().map(str::to_string);
-        }
-        items
+        crate::helpers::all_pages(&self.client, &self.base, &self.admin, path).await
     }
 
     async fn status(&self) -> Value {
@@ -218,16 +209,7 @@ impl T {
 
     /// Every room's balance is the sum of its ledger, and each entry's balance_after adds up.
     async fn check_ledgers(&self) {
-        for room in &self.rooms {
-            let mut entries = self.all(&format!("/api/admin/rooms/{room}/ledger/")).await;
-            entries.reverse();
-            let mut running = 0;
-            for e in &entries {
-                running += e["amount"].as_i64().unwrap();
-                assert_eq!(e["balance_after"].as_i64().unwrap(), running, "room {room}: {e}");
-            }
-            assert_eq!(running, self.balance(room).await, "room {room}: ledger sum vs balance");
-        }
+        crate::helpers::check_ledgers(&self.client, &self.base, &self.admin, &self.rooms).await;
     }
 
     async fn ledger_kinds(&self, room: &str) -> Vec<(String, i64)> {

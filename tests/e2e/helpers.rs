@@ -81,6 +81,42 @@ pub async fn dynamodb_sdk(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// Every item of a paginated admin list (`{count, next, previous, results}`), following `next`.
+pub async fn all_pages(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut next = Some(format!("{path}{sep}page_size=100"));
+    while let Some(p) = next {
+        let r = client.get(format!("{base}{p}")).bearer_auth(token).send().await.unwrap();
+        assert!(r.status().is_success(), "{p}: {}", r.status());
+        let page: serde_json::Value = r.json().await.unwrap();
+        items.extend(page["results"].as_array().unwrap().iter().cloned());
+        next = page["next"].as_str().map(str::to_string);
+    }
+    items
+}
+
+/// Every room's balance is the sum of its ledger, and each entry's balance_after adds up.
+pub async fn check_ledgers<'a>(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    rooms: impl IntoIterator<Item = &'a String>,
+) {
+    for room in rooms {
+        let mut entries = all_pages(client, base, admin, &format!("/api/admin/rooms/{room}/ledger/")).await;
+        entries.reverse();
+        let mut running = 0;
+        for e in &entries {
+            running += e["amount"].as_i64().unwrap();
+            assert_eq!(e["balance_after"].as_i64().unwrap(), running, "room {room}: {e}");
+        }
+        let r = client.get(format!("{base}/api/admin/rooms/{room}/")).bearer_auth(admin).send().await.unwrap();
+        let detail: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(Some(running), detail["balance"].as_i64(), "room {room}: ledger sum vs balance");
+    }
+}
+
 /// A name no other test of this run uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

@@ -181,7 +181,7 @@ async fn start(backend: &Backend, dir: std::path::PathBuf, table: &str) -> TestS
     if let Backend::Dynamodb(endpoint) = backend {
         config.store = StoreBackend::Dynamodb;
         config.table_name = table.to_string();
-        sdk = Some(sdk_config(endpoint).await);
+        sdk = Some(crate::helpers::dynamodb_sdk(endpoint).await);
     }
     let clock = Clock::manual(Clock::System.now_millis());
     let options = Options {
@@ -193,15 +193,6 @@ async fn start(backend: &Backend, dir: std::path::PathBuf, table: &str) -> TestS
     let stack = Stack::start(config, clock.clone(), options).await.expect("stack starts");
     let base = format!("http://{}", stack.http_addr);
     TestStack { stack, base, clock }
-}
-
-async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "e2e"))
-        .load()
-        .await
 }
 
 async fn fresh(backend: &Backend) -> TestStack {

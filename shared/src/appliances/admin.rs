@@ -19,22 +19,6 @@ use super::service::{self, balance_change, get_room, id_of, room_not_found};
 const PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
 
-/// Every item of a partition (GSI or table), in key order.
-async fn all<T: serde::de::DeserializeOwned>(app: &App, query: Query) -> http::Result<Vec<T>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app.store.query(query.clone().after(cursor)).await?;
-        for item in page.items {
-            out.push(store::from_item(item)?);
-        }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok(out);
-        }
-    }
-}
-
 fn with_key(mut item: Item, key: store::Key, kind: &str) -> Item {
     item.insert(store::TABLE.pk.to_string(), s(key.pk));
     item.insert(store::TABLE.sk.to_string(), s(key.sk));
@@ -92,7 +76,7 @@ pub async fn create_room(app: &'static App, req: Request) -> http::Result<Respon
 /// `GET /api/admin/rooms/`: every room by key, paginated. One query page per 1 MB of rooms.
 pub async fn list_rooms(app: &'static App, req: Request) -> http::Result<Response> {
     let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
-    let rooms: Vec<Room> = all(app, Query::partition(keys::ROOMS_GSI1PK).index(Index::Gsi1)).await?;
+    let rooms: Vec<Room> = app.store.query_all(Query::partition(keys::ROOMS_GSI1PK).index(Index::Gsi1)).await?;
     page::respond(&req, rooms.into_iter().map(RoomView::from).collect(), page)
 }
 
@@ -202,7 +186,7 @@ pub async fn ledger(app: &'static App, req: Request) -> http::Result<Response> {
     let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     get_room(app, &key).await?.ok_or_else(room_not_found)?;
     let query = Query::partition(keys::room_pk(&key)).sk(SkCond::BeginsWith(keys::LEDGER_PREFIX.into())).descending();
-    let entries: Vec<LedgerEntry> = all(app, query).await?;
+    let entries: Vec<LedgerEntry> = app.store.query_all(query).await?;
     page::respond(&req, entries, page)
 }
 
@@ -241,7 +225,8 @@ pub async fn create_appliance(app: &'static App, req: Request) -> http::Result<R
 /// `GET /api/admin/appliances/`: by name, paginated.
 pub async fn list_appliances(app: &'static App, req: Request) -> http::Result<Response> {
     let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
-    let items: Vec<Appliance> = all(app, Query::partition(keys::APPLIANCES_GSI1PK).index(Index::Gsi1)).await?;
+    let items: Vec<Appliance> =
+        app.store.query_all(Query::partition(keys::APPLIANCES_GSI1PK).index(Index::Gsi1)).await?;
     page::respond(&req, items, page)
 }
 
@@ -298,7 +283,7 @@ pub async fn create_endpoint(app: &'static App, req: Request) -> http::Result<Re
 /// `GET /api/admin/endpoints/`: by id, paginated.
 pub async fn list_endpoints(app: &'static App, req: Request) -> http::Result<Response> {
     let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
-    let items: Vec<Endpoint> = all(app, Query::partition(keys::ENDPOINTS_GSI1PK).index(Index::Gsi1)).await?;
+    let items: Vec<Endpoint> = app.store.query_all(Query::partition(keys::ENDPOINTS_GSI1PK).index(Index::Gsi1)).await?;
     page::respond(&req, items, page)
 }
 
@@ -323,7 +308,7 @@ fn parse_status(value: &str) -> http::Result<RunStatus> {
 
 /// Runs of one status, oldest first (GSI2).
 pub async fn runs_with_status(app: &App, status: RunStatus) -> http::Result<Vec<Run>> {
-    all(app, Query::partition(keys::run_status_gsi2pk(status.as_str())).index(Index::Gsi2)).await
+    Ok(app.store.query_all(Query::partition(keys::run_status_gsi2pk(status.as_str())).index(Index::Gsi2)).await?)
 }
 
 /// `GET /api/admin/runs/?room=&status=`: newest first, paginated. A room reads its GSI1 partition; otherwise
@@ -333,7 +318,9 @@ pub async fn list_runs(app: &'static App, req: Request) -> http::Result<Response
     let status = query_param(&req, "status").filter(|s| !s.is_empty()).map(parse_status).transpose()?;
     let room = query_param(&req, "room").filter(|s| !s.is_empty());
     let mut runs: Vec<Run> = match (room, status) {
-        (Some(room), _) => all(app, Query::partition(keys::room_runs_gsi1pk(room)).index(Index::Gsi1)).await?,
+        (Some(room), _) => {
+            app.store.query_all(Query::partition(keys::room_runs_gsi1pk(room)).index(Index::Gsi1)).await?
+        }
         (None, Some(status)) => runs_with_status(app, status).await?,
         (None, None) => {
             let mut runs = Vec::new();

@@ -14,7 +14,7 @@ use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Page};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param, query_param};
 use crate::platform::queue::batch::{MessageError, MessageMeta, for_each_message};
-use crate::platform::store::{self, Index, Query};
+use crate::platform::store::{Index, Query};
 
 use super::QUEUE;
 use super::import::{self, Fetch, ImportError};
@@ -201,21 +201,6 @@ impl From<Payment> for PaymentView {
     }
 }
 
-async fn all_payments(app: &App, query: Query) -> http::Result<Vec<Payment>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app.store.query(query.clone().after(cursor)).await?;
-        for item in page.items {
-            out.push(store::from_item(item)?);
-        }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok(out);
-        }
-    }
-}
-
 /// `GET /api/admin/bank/payments/?status=valid|invalid&room=&reason=&from=&to=`: newest first,
 /// paginated. One index query (by room, else by status; both statuses without a filter).
 pub async fn list_payments(app: &'static App, req: Request) -> http::Result<Response> {
@@ -252,7 +237,9 @@ pub async fn list_payments(app: &'static App, req: Request) -> http::Result<Resp
     let [from, to] = dates;
 
     let mut payments = match &room {
-        Some(room) => all_payments(app, Query::partition(keys::room_payments_gsi2pk(room)).index(Index::Gsi2)).await?,
+        Some(room) => {
+            app.store.query_all(Query::partition(keys::room_payments_gsi2pk(room)).index(Index::Gsi2)).await?
+        }
         None => {
             let statuses = match status {
                 Some(s) => vec![s],
@@ -261,7 +248,7 @@ pub async fn list_payments(app: &'static App, req: Request) -> http::Result<Resp
             let mut all = Vec::new();
             for s in statuses {
                 let query = Query::partition(keys::payments_by_status_gsi1pk(s.as_str())).index(Index::Gsi1);
-                all.extend(all_payments(app, query).await?);
+                all.extend(app.store.query_all::<Payment>(query).await?);
             }
             all
         }

@@ -50,21 +50,6 @@ pub fn item(user_id: &str, n: &Notification, now: i64) -> store::Result<Item> {
     Ok(item)
 }
 
-async fn all(app: &App, query: Query) -> http::Result<Vec<InboxItem>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app.store.query(query.clone().after(cursor)).await?;
-        for item in page.items {
-            out.push(store::from_item(item)?);
-        }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok(out);
-        }
-    }
-}
-
 fn unread_query(user_id: &str) -> Query {
     Query::partition(keys::unread_gsi1pk(user_id)).index(Index::Gsi1).descending()
 }
@@ -83,7 +68,7 @@ pub async fn list(app: &'static App, req: Request) -> http::Result<Response> {
     } else {
         Query::partition(keys::inbox_pk(&user)).sk(SkCond::BeginsWith(keys::INBOX_PREFIX.into())).descending()
     };
-    page::respond(&req, all(app, query).await?, page)
+    page::respond(&req, app.store.query_all::<InboxItem>(query).await?, page)
 }
 
 #[derive(Debug, Serialize)]
@@ -94,7 +79,7 @@ struct Count {
 /// `GET /api/v1/notifications/unread-count/` → `{count}`. One query page per 1 MB of unread items.
 pub async fn unread_count(app: &'static App, req: Request) -> http::Result<Response> {
     let user = principal(&req)?.user_id.clone();
-    http::ok(&Count { count: all(app, unread_query(&user)).await?.len() })
+    http::ok(&Count { count: app.store.query_all::<InboxItem>(unread_query(&user)).await?.len() })
 }
 
 fn mark_read(now: i64) -> Update {
@@ -125,7 +110,7 @@ struct Marked {
 /// `POST /api/v1/notifications/read-all/` → `{marked}`. The unread query, then transactions of up to 100 updates.
 pub async fn read_all(app: &'static App, req: Request) -> http::Result<Response> {
     let user = principal(&req)?.user_id.clone();
-    let unread = all(app, unread_query(&user)).await?;
+    let unread = app.store.query_all::<InboxItem>(unread_query(&user)).await?;
     let now = app.clock.now_secs();
     for chunk in unread.chunks(100) {
         let writes = chunk

@@ -396,6 +396,22 @@ impl Store {
         dispatch!(self, s => s.query(query).await)
     }
 
+    /// Every item of the query's partition, page after page, read into `T`.
+    pub async fn query_all<T: serde::de::DeserializeOwned>(&self, query: Query) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.query(query.clone().after(cursor)).await?;
+            for item in page.items {
+                out.push(from_item(item)?);
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Up to [`MAX_TRANSACTION_ITEMS`] writes on distinct items: all or nothing.
     pub async fn transact(&self, writes: Vec<Write>) -> Result<()> {
         if writes.is_empty() {
