@@ -105,6 +105,39 @@ pub fn functions() -> &'static [Function] {
                 },
             },
             Function {
+                name: "api-schema",
+                summary: "The API reference as an OpenAPI 3.1 document (JSON, or YAML with ?format=yaml)",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/schema/",
+                    handler: |app, req| Box::pin(crate::api_doc::pages::serve(app, req, crate::api_doc::pages::Page::Schema)),
+                },
+            },
+            Function {
+                name: "api-docs",
+                summary: "The API reference in Swagger UI",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/docs/",
+                    handler: |app, req| Box::pin(crate::api_doc::pages::serve(app, req, crate::api_doc::pages::Page::SwaggerUi)),
+                },
+            },
+            Function {
+                name: "api-redoc",
+                summary: "The API reference in ReDoc",
+                auth: Auth::Public,
+                errors: ErrorShape::Detail,
+                trigger: Trigger::Http {
+                    method: "GET",
+                    path: "/api/redoc/",
+                    handler: |app, req| Box::pin(crate::api_doc::pages::serve(app, req, crate::api_doc::pages::Page::Redoc)),
+                },
+            },
+            Function {
                 name: "auth-register",
                 summary: "Register a user (SmartLock)",
                 auth: Auth::Public,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::App;
 use crate::platform::http::{self, Request, Response};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: &'static str,
     pub service: &'static str,

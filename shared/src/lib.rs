@@ -3,6 +3,7 @@
 //! `platform` knows nothing about rooms or locks; each domain module holds its
 //! types, service functions and handlers; `catalog` lists every Lambda function.
 
+pub mod api_doc;
 pub mod appliances;
 pub mod bank;
 pub mod catalog;

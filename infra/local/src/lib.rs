@@ -68,6 +68,8 @@ pub struct Stack {
 impl Stack {
     /// Builds the state, creates the table if missing, and starts serving.
     pub async fn start(config: Config, clock: Clock, options: Options) -> anyhow::Result<Stack> {
+        // The local stack serves the API reference too (`/api/schema/`, `/api/docs/`, `/api/redoc/`).
+        shared::api_doc::install();
         let app = build_app(config, clock, options.queues, options.sdk, options.configure).await?;
         let (shutdown, _) = watch::channel(false);
         let mut tasks = JoinSet::new();

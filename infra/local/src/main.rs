@@ -4,6 +4,7 @@
 //! premises [serve]          serve every catalog function (HTTP, MQTT, queues, schedules)
 //! premises run-job <name>   run a scheduled job now
 //! premises functions        list the catalog
+//! premises openapi          print the API document (OpenAPI 3.1 JSON; `> docs/openapi.json`)
 //! premises create-admin     create the admin of PREMISES_ADMIN_EMAIL/PASSWORD if absent
 //! ```
 
@@ -15,7 +16,7 @@ use shared::platform::clock::Clock;
 use shared::platform::config::Config;
 use shared::platform::telemetry;
 
-const USAGE: &str = "usage: premises [serve | run-job <name> | functions | create-admin | help]";
+const USAGE: &str = "usage: premises [serve | run-job <name> | functions | openapi | create-admin | help]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -27,6 +28,10 @@ async fn main() -> ExitCode {
         ["create-admin"] => create_admin().await,
         ["functions"] => {
             list();
+            Ok(())
+        }
+        ["openapi"] => {
+            print!("{}", shared::api_doc::document_json());
             Ok(())
         }
         ["help" | "-h" | "--help"] => {

@@ -28,16 +28,17 @@ fn with_key(mut item: Item, key: store::Key, kind: &str) -> Item {
 
 // ---------------------------------------------------------------------- rooms
 
-#[derive(Debug, Deserialize)]
-struct NewRoom {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewRoom {
+    #[schema(value_type = String, example = "101")]
     key: Json,
     /// A user to tell of the room's bank credits.
     #[serde(default)]
     resident_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct RoomView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RoomView {
     key: String,
     balance: i64,
     resident_id: Option<String>,
@@ -80,8 +81,8 @@ pub async fn list_rooms(app: &'static App, req: Request) -> http::Result<Respons
     page::respond(&req, rooms.into_iter().map(RoomView::from).collect(), page)
 }
 
-#[derive(Debug, Serialize)]
-struct RoomDetail {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RoomDetail {
     #[serde(flatten)]
     room: RoomView,
     has_totp: bool,
@@ -102,8 +103,8 @@ pub async fn get_room_detail(app: &'static App, req: Request) -> http::Result<Re
     })
 }
 
-#[derive(Debug, Serialize)]
-struct TotpView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TotpView {
     secret: String,
     otpauth_uri: String,
 }
@@ -137,15 +138,15 @@ pub async fn new_totp(app: &'static App, req: Request) -> http::Result<Response>
     Ok(json_response(StatusCode::CREATED, &TotpView { secret, otpauth_uri }))
 }
 
-#[derive(Debug, Deserialize)]
-struct CreditBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct CreditBody {
     amount: i64,
     #[serde(default)]
     note: String,
 }
 
-#[derive(Debug, Serialize)]
-struct BalanceView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct BalanceView {
     balance: i64,
 }
 
@@ -192,8 +193,8 @@ pub async fn ledger(app: &'static App, req: Request) -> http::Result<Response> {
 
 // ----------------------------------------------------------------- appliances
 
-#[derive(Debug, Deserialize)]
-struct NewAppliance {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewAppliance {
     name: String,
     price_per_unit: i64,
 }
@@ -232,8 +233,9 @@ pub async fn list_appliances(app: &'static App, req: Request) -> http::Result<Re
 
 // ------------------------------------------------------------------ endpoints
 
-#[derive(Debug, Deserialize)]
-struct NewEndpoint {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewEndpoint {
+    #[schema(value_type = String, example = "1")]
     endpoint_id: Json,
     name: String,
     appliances: Vec<String>,

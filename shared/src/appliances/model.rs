@@ -24,7 +24,7 @@ pub struct RoomTotp {
 }
 
 /// A kind of appliance and its price per unit in whole currency units.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Appliance {
     pub name: String,
     pub price_per_unit: i64,
@@ -32,7 +32,7 @@ pub struct Appliance {
 }
 
 /// A device in a laundry room that serves some appliances.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Endpoint {
     pub endpoint_id: String,
     pub name: String,
@@ -44,7 +44,7 @@ pub struct Endpoint {
     pub created_at: i64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Running,
@@ -63,7 +63,7 @@ impl RunStatus {
 }
 
 /// One use of an appliance, paid by a room.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Run {
     pub run_id: String,
     pub room: String,
@@ -91,7 +91,7 @@ pub struct Run {
 }
 
 /// One change of a room's balance.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub id: String,
     pub room: String,

@@ -153,13 +153,15 @@ fn conflict_exhausted() -> ApiError {
 
 // ------------------------------------------------------------------ challenge
 
-#[derive(Debug, Deserialize)]
-struct ChallengeBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ChallengeBody {
+    #[schema(value_type = String, example = "101")]
     room_num: Json,
+    #[schema(value_type = String, example = "1")]
     endpoint_id: Json,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenReply {
     pub token: String,
 }
@@ -189,20 +191,21 @@ pub async fn challenge(app: &App, body: Json, from: Option<&str>) -> Result<Toke
 
 // --------------------------------------------------------------------- verify
 
-#[derive(Debug, Deserialize)]
-struct VerifyBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct VerifyBody {
     token: String,
+    #[schema(value_type = String, example = "123456")]
     auth_code: Json,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApplianceOffer {
     pub name: String,
     /// Price per unit.
     pub value: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VerifyReply {
     pub token: String,
     pub balance: i64,
@@ -308,15 +311,15 @@ pub async fn verify(app: &App, body: Json, from: Option<&str>) -> Result<VerifyR
 
 // ---------------------------------------------------------------------- start
 
-#[derive(Debug, Deserialize)]
-struct StartBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct StartBody {
     token: String,
     appliance_name: String,
     units: i64,
     price: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StartReply {
     pub newbalance: i64,
     pub token: String,
@@ -441,8 +444,8 @@ pub async fn start(app: &App, body: Json, from: Option<&str>) -> Result<StartRep
 
 // --------------------------------------------------------------------- finish
 
-#[derive(Debug, Deserialize)]
-struct FinishBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct FinishBody {
     token: String,
     units: i64,
     price: i64,
@@ -450,7 +453,7 @@ struct FinishBody {
     aborted: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FinishReply {
     pub status: RunStatus,
 }

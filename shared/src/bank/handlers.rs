@@ -63,9 +63,9 @@ pub async fn scheduled_import(app: &'static App) -> anyhow::Result<()> {
 
 // --------------------------------------------------------------------- admin
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ImportBody {
+pub(crate) struct ImportBody {
     from: Option<String>,
     to: Option<String>,
 }
@@ -113,8 +113,8 @@ pub async fn import_now(app: &'static App, req: Request) -> http::Result<Respons
     }
 }
 
-#[derive(Debug, Serialize)]
-struct Queued {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Queued {
     queued: usize,
 }
 
@@ -160,8 +160,8 @@ pub async fn upload_statement(app: &'static App, req: Request) -> http::Result<R
 }
 
 /// A payment as the reconciliation API shows it.
-#[derive(Debug, Serialize)]
-struct PaymentView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PaymentView {
     id: String,
     status: PaymentStatus,
     reason: Option<InvalidReason>,
@@ -269,8 +269,9 @@ fn import_day(millis: i64) -> String {
     format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
 }
 
-#[derive(Debug, Deserialize)]
-struct AssignBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct AssignBody {
+    #[schema(value_type = String, example = "101")]
     room: Json,
 }
 
@@ -285,8 +286,8 @@ pub async fn assign(app: &'static App, req: Request) -> http::Result<Response> {
     http::ok(&PaymentView::from(payment))
 }
 
-#[derive(Debug, Serialize)]
-struct StatusView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct StatusView {
     configured: bool,
     last_success_at: Option<i64>,
     last_transaction_id: Option<String>,
@@ -328,8 +329,8 @@ pub async fn status(app: &'static App, _req: Request) -> http::Result<Response> 
     })
 }
 
-#[derive(Debug, Serialize)]
-struct Moved {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Moved {
     moved: u64,
 }
 

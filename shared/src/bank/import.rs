@@ -37,7 +37,7 @@ pub enum Fetch {
     Period { from: String, to: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// `last` or `period`.
     pub mode: &'static str,

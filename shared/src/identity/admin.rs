@@ -26,7 +26,7 @@ pub async fn list_users(app: &'static App, req: Request) -> http::Result<Respons
     page::respond(&req, users.iter().map(UserView::from).collect(), page)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AdminPatchBody {
     #[serde(default)]
     pub role: Option<String>,

@@ -21,8 +21,8 @@ fn enveloped<E: Into<ApiError>>(e: E) -> ApiError {
     e.into().enveloped()
 }
 
-#[derive(Debug, Serialize)]
-struct LoginData {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct LoginData {
     /// The access token again, for clients that expect one `token` (seed 001).
     token: String,
     access: String,

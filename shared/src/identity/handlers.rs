@@ -58,7 +58,7 @@ pub(super) fn refused_login(e: IdentityError, shape: fn(ApiError) -> ApiError) -
     response
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterBody {
     pub email: String,
     pub password: String,
@@ -71,7 +71,7 @@ pub struct RegisterBody {
     pub phone_number: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub user: UserView,
     pub tokens: TokenPair,
@@ -79,8 +79,8 @@ pub struct Session {
     pub message: Option<&'static str>,
 }
 
-#[derive(Debug, Serialize)]
-struct Message {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Message {
     message: &'static str,
 }
 
@@ -107,7 +107,7 @@ pub async fn register(app: &'static App, req: Request) -> http::Result<Response>
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     pub email: String,
     pub password: String,
@@ -124,7 +124,7 @@ pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
     http::ok(&Session { user: UserView::from(&user), tokens, message: None })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RefreshBody {
     pub refresh: String,
 }
@@ -150,7 +150,7 @@ pub async fn profile_get(app: &'static App, req: Request) -> http::Result<Respon
     http::ok(&UserView::from(&user))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ProfileBody {
     #[serde(default)]
     pub first_name: Option<String>,
@@ -180,7 +180,7 @@ pub async fn profile_put(app: &'static App, req: Request) -> http::Result<Respon
     http::ok(&UserView::from(&user))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChangePasswordBody {
     pub old_password: String,
     pub new_password: String,
@@ -202,15 +202,15 @@ pub async fn change_password(app: &'static App, req: Request) -> http::Result<Re
     http::ok(&Message { message: "Password changed successfully" })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RequestOtpBody {
     pub phone: String,
     #[serde(default)]
     pub role: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct OtpRequested {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct OtpRequested {
     request_id: String,
     ttl: i64,
     message: String,
@@ -242,22 +242,22 @@ pub async fn request_otp(app: &'static App, req: Request) -> http::Result<Respon
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct VerifyOtpBody {
     pub request_id: String,
     pub otp: serde_json::Value,
 }
 
 /// The user as HunarMitra shows it: the common view plus `phone`.
-#[derive(Debug, Serialize)]
-struct PhoneUserView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PhoneUserView {
     #[serde(flatten)]
     view: UserView,
     phone: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct OtpSession {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct OtpSession {
     access: String,
     refresh: String,
     user: PhoneUserView,

@@ -15,7 +15,7 @@ use super::service;
 use super::types::UserView;
 
 /// The tag item (`keys::rfid`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tag {
     pub rfid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,8 +46,8 @@ fn rejected() -> ApiError {
     ApiError::unauthorized("invalid_rfid", "Unknown or blocked RFID tag.")
 }
 
-#[derive(Debug, Deserialize)]
-struct RfidBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct RfidBody {
     rfid: String,
 }
 
@@ -63,8 +63,8 @@ pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
     http::ok(&UserView::from(&user))
 }
 
-#[derive(Debug, Deserialize)]
-struct AssignBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct AssignBody {
     rfid: String,
     user_id: String,
 }

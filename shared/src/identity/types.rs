@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::platform::clock::UtcDateTime;
 
 /// What a user may do. Seeds 001 and 003 name these roles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -55,7 +55,7 @@ pub struct User {
 }
 
 /// The user as the API shows it (never the password hash).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
     pub email: Option<String>,
@@ -92,7 +92,7 @@ impl From<&User> for UserView {
 }
 
 /// An access and a refresh token.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access: String,
     pub refresh: String,

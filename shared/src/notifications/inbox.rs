@@ -14,7 +14,7 @@ use crate::platform::store::{self, Cond, Index, Item, Query, SkCond, StoreError,
 use super::{Notification, keys};
 
 /// An inbox item as stored and shown.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboxItem {
     pub id: String,
     pub kind: String,
@@ -71,8 +71,8 @@ pub async fn list(app: &'static App, req: Request) -> http::Result<Response> {
     page::respond(&req, app.store.query_all::<InboxItem>(query).await?, page)
 }
 
-#[derive(Debug, Serialize)]
-struct Count {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Count {
     count: usize,
 }
 
@@ -102,8 +102,8 @@ pub async fn read(app: &'static App, req: Request) -> http::Result<Response> {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct Marked {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Marked {
     marked: usize,
 }
 
@@ -136,8 +136,8 @@ pub async fn read_all(app: &'static App, req: Request) -> http::Result<Response>
     http::ok(&Marked { marked: unread.len() })
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct OutboxEntry {
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct OutboxEntry {
     channel: String,
     to: String,
     title: String,
@@ -146,8 +146,8 @@ struct OutboxEntry {
     created_at: i64,
 }
 
-#[derive(Debug, Serialize)]
-struct Outbox {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Outbox {
     results: Vec<OutboxEntry>,
 }
 
@@ -171,8 +171,8 @@ pub async fn outbox(app: &'static App, _req: Request) -> http::Result<Response> 
     http::ok(&Outbox { results })
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct DeliveryView {
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct DeliveryView {
     #[serde(default)]
     channel: String,
     status: String,
@@ -186,8 +186,8 @@ struct DeliveryView {
     updated_at: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-struct Deliveries {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Deliveries {
     id: String,
     deliveries: Vec<DeliveryView>,
 }
