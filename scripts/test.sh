@@ -11,7 +11,11 @@
 #                adapter suites at the engines (each suite runs embedded and
 #                against the engine)
 #  7. smoke      the real `health` binary under a Lambda Runtime API stand-in
-#  8. template   cfn-lint and sam validate --lint on template.yaml
+#  8. api        the local stack (`premises`) on free ports: /api/schema/
+#                validated as OpenAPI 3.1, schemathesis over every documented
+#                operation with an admin and a member token, and Swagger UI and
+#                ReDoc rendered in headless Chromium with no network
+#  9. template   cfn-lint and sam validate --lint on template.yaml
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -165,6 +169,94 @@ smoke() {
 	python3 "$ROOT/scripts/lambda_runtime.py" smoke --binary "$ROOT/target/debug/health" --function-name health
 }
 
+# ------------------------------------------------------------ API reference
+
+# The local stack on free ports, in its own data directory, with an admin.
+start_stack() {
+	local data="$TOOLS/api-data"
+	rm -rf "$data"
+	mkdir -p "$data"
+	start_engine premises /health/ env PREMISES_HTTP_ADDR=127.0.0.1:PORT PREMISES_MQTT_ADDR=127.0.0.1:0 \
+		PREMISES_DATA_DIR="$data" PREMISES_STORE=embedded PREMISES_QUEUE=embedded PREMISES_SCHEDULES=false \
+		PREMISES_ENV=dev PREMISES_ADMIN_EMAIL=admin@premises.test PREMISES_ADMIN_PASSWORD=Admin-pass-12345 \
+		"$ROOT/target/debug/premises" serve || return 1
+	STACK_URL=$ENGINE_URL
+}
+
+# access_token PATH JSON: the `tokens.access` of a login or registration answer.
+access_token() {
+	curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$STACK_URL$1" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["tokens"]["access"])'
+}
+
+# schemathesis over every documented operation, once per token; seeded and time-bounded.
+SCHEMATHESIS_SEED=${SCHEMATHESIS_SEED:-20261201}
+fuzz_api() {
+	local as=$1 token=$2
+	echo "schemathesis as $as (seed $SCHEMATHESIS_SEED)"
+	"$VENV/bin/st" --no-color run "$STACK_URL/api/schema/" \
+		--checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance \
+		--mode positive --phases examples,fuzzing --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" \
+		--seed "$SCHEMATHESIS_SEED" --max-time "${SCHEMATHESIS_MAX_SECS:-120}" --request-timeout 10 \
+		--suppress-health-check all --workers 2 \
+		-H "Authorization: Bearer $token" \
+		--report junit --report-dir "$LOGS/schemathesis-$as"
+}
+
+# chromium, installed with apt-get when this runs as root and it is absent.
+chromium_bin() {
+	local c
+	for c in chromium chromium-browser; do
+		if command -v "$c" >/dev/null; then
+			command -v "$c"
+			return
+		fi
+	done
+	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+		echo "installing chromium (apt-get)" >&2
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } >"$LOGS/apt-chromium.log" 2>&1 ||
+			{ tail -20 "$LOGS/apt-chromium.log" >&2; return 1; }
+		command -v chromium
+		return
+	fi
+	echo "Chromium is needed to render the API docs: install Debian's chromium (sudo apt-get install chromium)" >&2
+	return 1
+}
+
+# render PAGE TEXT: headless Chromium loads PAGE with every host but the loopback unresolvable,
+# saves a screenshot, and the rendered DOM must contain TEXT (an operation's summary).
+render_page() {
+	local page=$1 text=$2 name
+	name=$(basename "$page")
+	local profile
+	profile=$(mktemp -d)
+	local flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
+		--disable-component-update --disable-sync --disable-dev-shm-usage "--user-data-dir=$profile"
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" --window-size=1280,2000 --virtual-time-budget=15000)
+	"$CHROMIUM" "${flags[@]}" "--screenshot=$LOGS/api-$name.png" "$STACK_URL$page" >"$LOGS/chromium-$name.log" 2>&1 || true
+	"$CHROMIUM" "${flags[@]}" --dump-dom "$STACK_URL$page" >"$LOGS/api-$name.html" 2>>"$LOGS/chromium-$name.log"
+	rm -rf "$profile"
+	[[ -s $LOGS/api-$name.png ]] || { echo "no screenshot of $page (log: $LOGS/chromium-$name.log)" >&2; return 1; }
+	grep -qF "$text" "$LOGS/api-$name.html" ||
+		{ echo "$page rendered without \"$text\" (DOM: $LOGS/api-$name.html)" >&2; return 1; }
+	echo "$page renders the operations (screenshot: $LOGS/api-$name.png)"
+}
+
+api_checks() {
+	start_stack || return 1
+	curl -fsS "$STACK_URL/api/schema/" -o "$LOGS/openapi.json" || return 1
+	"$VENV/bin/openapi-spec-validator" --schema 3.1.0 "$LOGS/openapi.json" || return 1
+	local admin member
+	admin=$(access_token /api/v1/auth/login/ '{"email": "admin@premises.test", "password": "Admin-pass-12345"}') || return 1
+	member=$(access_token /api/v1/auth/register/ '{"email": "member@premises.test", "password": "Member-pass-12345",
+		"password_confirm": "Member-pass-12345", "first_name": "Mia", "last_name": "Member"}') || return 1
+	fuzz_api admin "$admin" || return 1
+	fuzz_api member "$member" || return 1
+	CHROMIUM=$(chromium_bin) || return 1
+	render_page /api/docs/ "Log in with email and password (SmartLock)" || return 1
+	render_page /api/redoc/ "Log in with email and password (SmartLock)" || return 1
+}
+
 template_checks() {
 	"$VENV/bin/cfn-lint" template.yaml || return 1
 	echo "cfn-lint: template.yaml ok"
@@ -196,6 +288,7 @@ TEST_TOTALS=""
 DESC="cargo test --workspace (engines: DynamoDB Local, moto)" step test cargo_test
 STEPS[-1]+="  ($TEST_TOTALS)"
 DESC="scripts/lambda_runtime.py smoke --binary target/debug/health" step smoke smoke
+DESC="premises on free ports: openapi-spec-validator, schemathesis (admin, member), Chromium renders /api/docs/ and /api/redoc/" step api api_checks
 DESC="cfn-lint template.yaml; sam validate --lint --template template.yaml" step template template_checks
 summary
 echo "make test: all steps passed"
