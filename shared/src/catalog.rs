@@ -112,7 +112,7 @@ pub fn functions() -> &'static [Function] {
                 trigger: Trigger::Http {
                     method: "GET",
                     path: "/api/schema/",
-                    handler: |app, req| Box::pin(crate::api_doc::pages::serve(app, req, crate::api_doc::pages::Page::Schema)),
+                    handler: |app, req| Box::pin(crate::api_doc::pages::schema(app, req)),
                 },
             },
             Function {
@@ -123,7 +123,7 @@ pub fn functions() -> &'static [Function] {
                 trigger: Trigger::Http {
                     method: "GET",
                     path: "/api/docs/",
-                    handler: |app, req| Box::pin(crate::api_doc::pages::serve(app, req, crate::api_doc::pages::Page::SwaggerUi)),
+                    handler: |app, req| Box::pin(crate::api_doc::pages::swagger_ui(app, req)),
                 },
             },
             Function {
@@ -134,7 +134,7 @@ pub fn functions() -> &'static [Function] {
                 trigger: Trigger::Http {
                     method: "GET",
                     path: "/api/redoc/",
-                    handler: |app, req| Box::pin(crate::api_doc::pages::serve(app, req, crate::api_doc::pages::Page::Redoc)),
+                    handler: |app, req| Box::pin(crate::api_doc::pages::redoc(app, req)),
                 },
             },
             Function {

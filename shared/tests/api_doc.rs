@@ -40,7 +40,9 @@ fn route_mismatches(doc: &Value) -> Vec<String> {
         .map(|(m, p)| format!("catalog route {} {p} is missing from the document", m.to_uppercase()))
         .collect();
     out.extend(
-        documented.difference(&catalog).map(|(m, p)| format!("the document names {} {p}, which the catalog lacks", m.to_uppercase())),
+        documented
+            .difference(&catalog)
+            .map(|(m, p)| format!("the document names {} {p}, which the catalog lacks", m.to_uppercase())),
     );
     out
 }
@@ -60,7 +62,10 @@ fn every_catalog_route_is_in_the_document_and_nothing_else() {
 #[test]
 fn the_committed_document_names_exactly_the_catalog_routes() {
     let mismatches = route_mismatches(&committed());
-    assert!(mismatches.is_empty(), "docs/openapi.json: {mismatches:#?}\nregenerate: cargo run -- openapi > docs/openapi.json");
+    assert!(
+        mismatches.is_empty(),
+        "docs/openapi.json: {mismatches:#?}\nregenerate: cargo run -- openapi > docs/openapi.json"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! catalog that exercises every trigger kind. Both run on the embedded store
 //! and, when `make test` provides DynamoDB Local, again on DynamoDB.
 
+mod api_docs;
 mod appliances;
 mod bank;
 mod helpers;

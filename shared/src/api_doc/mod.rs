@@ -124,9 +124,10 @@ fn tag(function: &Function) -> &'static str {
     let name = function.name;
     if name.contains("health") {
         "health"
-    } else if name.starts_with("appliance") || path.contains("/rooms/") || path.ends_with("/rooms/") {
-        "appliances"
-    } else if ["admin-appliances", "admin-endpoints", "admin-runs"].iter().any(|p| name.starts_with(p)) {
+    } else if name.starts_with("appliance")
+        || path.contains("/rooms/")
+        || ["admin-appliances", "admin-endpoints", "admin-runs"].iter().any(|p| name.starts_with(p))
+    {
         "appliances"
     } else if name.contains("bank") {
         "bank"
@@ -151,7 +152,8 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
         }));
     }
     if op.paginated {
-        parameters.push(json!({"name": "page", "in": "query", "required": false, "description": "1-based page number.",
+        parameters
+            .push(json!({"name": "page", "in": "query", "required": false, "description": "1-based page number.",
             "schema": {"type": "integer", "minimum": 1}}));
         parameters.push(json!({"name": "page_size", "in": "query", "required": false,
             "description": "Items per page (at most 100).", "schema": {"type": "integer", "minimum": 1}}));

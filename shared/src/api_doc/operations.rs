@@ -168,15 +168,20 @@ fn html(_: &mut Components) -> Value {
     json!({"type": "string"})
 }
 
+/// A function's name and how to describe its operation.
+pub type Described = (&'static str, fn() -> Op);
+
 /// Every described operation, by catalog function name.
-pub static OPERATIONS: &[(&str, fn() -> Op)] = &[
+pub static OPERATIONS: &[Described] = &[
     ("health", health),
     ("api-v1-health", health),
     ("auth-register", || {
         Op::new()
             .json(schema_of::<account::RegisterBody>)
-            .example(json!({"email": "user@example.com", "password": "SecurePass123!", "password_confirm": "SecurePass123!",
-                "first_name": "John", "last_name": "Doe", "phone_number": "+1234567890"}))
+            .example(
+                json!({"email": "user@example.com", "password": "SecurePass123!", "password_confirm": "SecurePass123!",
+                "first_name": "John", "last_name": "Doe", "phone_number": "+1234567890"}),
+            )
             .reply(201, "The new user and a token pair", schema_of::<account::Session>)
     }),
     ("auth-login", || {
@@ -187,7 +192,10 @@ pub static OPERATIONS: &[(&str, fn() -> Op)] = &[
             .errors(&[401, 429])
     }),
     ("auth-logout", || {
-        Op::new().json(schema_of::<account::RefreshBody>).reply(200, "Logged out", schema_of::<account::Message>).errors(&[401])
+        Op::new()
+            .json(schema_of::<account::RefreshBody>)
+            .reply(200, "Logged out", schema_of::<account::Message>)
+            .errors(&[401])
     }),
     ("auth-token-refresh", || {
         Op::new()
@@ -264,13 +272,13 @@ pub static OPERATIONS: &[(&str, fn() -> Op)] = &[
             .errors(&[401])
     }),
     ("admin-rfid-assign", || {
-        Op::new()
-            .json(schema_of::<rfid::AssignBody>)
-            .reply(201, "The tag", schema_of::<rfid::Tag>)
-            .errors(&[409])
+        Op::new().json(schema_of::<rfid::AssignBody>).reply(201, "The tag", schema_of::<rfid::Tag>).errors(&[409])
     }),
     ("admin-rfid-unassign", || {
-        Op::new().describe("A blacklisted tag stays blacklisted.").empty(204, "The tag belongs to nobody").errors(&[400])
+        Op::new()
+            .describe("A blacklisted tag stays blacklisted.")
+            .empty(204, "The tag belongs to nobody")
+            .errors(&[400])
     }),
     ("admin-rfid-blacklist", || Op::new().reply(200, "The tag, blacklisted", schema_of::<rfid::Tag>).errors(&[400])),
     ("admin-rfid-unblacklist", || Op::new().reply(200, "The tag, usable again", schema_of::<rfid::Tag>).errors(&[400])),
@@ -287,8 +295,14 @@ pub static OPERATIONS: &[(&str, fn() -> Op)] = &[
             .describe("Checks the challenge token and the room's TOTP code.")
             .json(schema_of::<appliance::VerifyBody>)
             .example(json!({"token": "<challenge_jwt>", "auth_code": 123456}))
-            .reply(200, "An access token, the balance and the endpoint's appliances", schema_of::<appliance::VerifyReply>)
-            .reply_example(json!({"token": "<access_jwt>", "balance": 100000, "appliances": [{"name": "washer", "value": 25}]}))
+            .reply(
+                200,
+                "An access token, the balance and the endpoint's appliances",
+                schema_of::<appliance::VerifyReply>,
+            )
+            .reply_example(
+                json!({"token": "<access_jwt>", "balance": 100000, "appliances": [{"name": "washer", "value": 25}]}),
+            )
             .errors(&[401, 404, 409])
     }),
     ("appliance-start", || {
@@ -319,9 +333,11 @@ pub static OPERATIONS: &[(&str, fn() -> Op)] = &[
     ("admin-rooms-list", || Op::new().page(page_of::<room_admin::RoomView>)),
     ("admin-rooms-get", || Op::new().reply(200, "The room", schema_of::<room_admin::RoomDetail>)),
     ("admin-rooms-totp", || {
-        Op::new()
-            .describe("A new TOTP secret; the old one stops working.")
-            .reply(201, "The secret", schema_of::<room_admin::TotpView>)
+        Op::new().describe("A new TOTP secret; the old one stops working.").reply(
+            201,
+            "The secret",
+            schema_of::<room_admin::TotpView>,
+        )
     }),
     ("admin-rooms-credit", || {
         Op::new()
@@ -349,7 +365,11 @@ pub static OPERATIONS: &[(&str, fn() -> Op)] = &[
     }),
     ("admin-endpoints-list", || Op::new().page(page_of::<Endpoint>)),
     ("admin-endpoints-revoke-tokens", || {
-        Op::new().describe("Every token issued for the endpoint stops working.").reply(200, "The endpoint", schema_of::<Endpoint>)
+        Op::new().describe("Every token issued for the endpoint stops working.").reply(
+            200,
+            "The endpoint",
+            schema_of::<Endpoint>,
+        )
     }),
     ("admin-runs-list", || {
         Op::new()
@@ -379,11 +399,19 @@ pub static OPERATIONS: &[(&str, fn() -> Op)] = &[
             .reply(200, "The outbox", schema_of::<inbox::Outbox>)
             .errors(&[404])
     }),
-    ("admin-notifications-get", || Op::new().reply(200, "Per-channel delivery records", schema_of::<inbox::Deliveries>)),
+    ("admin-notifications-get", || {
+        Op::new().reply(200, "Per-channel delivery records", schema_of::<inbox::Deliveries>)
+    }),
     ("admin-bank-import", || {
         Op::new()
-            .describe("Without a body, the transactions since the last import; with `from` and `to`, a backfill by period.")
-            .body(Body { required: false, content: vec![("application/json", schema_of::<bank::ImportBody>)], example: None })
+            .describe(
+                "Without a body, the transactions since the last import; with `from` and `to`, a backfill by period.",
+            )
+            .body(Body {
+                required: false,
+                content: vec![("application/json", schema_of::<bank::ImportBody>)],
+                example: None,
+            })
             .example(json!({"from": "2026-01-01", "to": "2026-01-31"}))
             .reply(200, "What was fetched and queued", schema_of::<ImportReport>)
             .errors(&[409, 429, 502])
@@ -403,7 +431,11 @@ pub static OPERATIONS: &[(&str, fn() -> Op)] = &[
             .query(&[
                 QueryParam { name: "status", description: "valid or invalid.", schema: payment_status },
                 QueryParam { name: "room", description: "Only this room's payments.", schema: string },
-                QueryParam { name: "reason", description: "Only invalid payments with this reason.", schema: invalid_reason },
+                QueryParam {
+                    name: "reason",
+                    description: "Only invalid payments with this reason.",
+                    schema: invalid_reason,
+                },
                 QueryParam { name: "from", description: "Booked on or after (YYYY-MM-DD).", schema: date },
                 QueryParam { name: "to", description: "Booked on or before (YYYY-MM-DD).", schema: date },
             ])

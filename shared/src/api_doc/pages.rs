@@ -33,8 +33,22 @@ pub fn install() {
     RENDERER.get_or_init(|| render);
 }
 
-/// The catalog handler of the three docs functions.
-pub async fn serve(_app: &'static App, req: Request, page: Page) -> http::Result<Response> {
+/// `GET /api/schema/`.
+pub async fn schema(app: &'static App, req: Request) -> http::Result<Response> {
+    serve(app, req, Page::Schema).await
+}
+
+/// `GET /api/docs/`.
+pub async fn swagger_ui(app: &'static App, req: Request) -> http::Result<Response> {
+    serve(app, req, Page::SwaggerUi).await
+}
+
+/// `GET /api/redoc/`.
+pub async fn redoc(app: &'static App, req: Request) -> http::Result<Response> {
+    serve(app, req, Page::Redoc).await
+}
+
+async fn serve(_app: &'static App, req: Request, page: Page) -> http::Result<Response> {
     match RENDERER.get() {
         Some(render) => render(page, &req),
         None => Err(ApiError::not_found("docs_not_installed", "The API reference is not served by this function.")),
