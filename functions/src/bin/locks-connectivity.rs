@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run("locks-connectivity").await
+    shared::platform::lambda::run(&shared::catalog::LOCKS_CONNECTIVITY).await
 }
