@@ -9,8 +9,10 @@ pub mod bank;
 pub mod catalog;
 pub mod health;
 pub mod identity;
+pub mod locks;
 pub mod notifications;
 pub mod platform;
+pub mod security;
 
 pub use platform::app::App;
 

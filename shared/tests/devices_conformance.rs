@@ -329,9 +329,23 @@ async fn shadow_topics_work_but_are_not_matched_by_wildcards() {
 }
 
 #[tokio::test]
+async fn connections_and_disconnections_are_published_as_aws_iot_lifecycle_events() {
+    let local = local(true).await;
+    let mut rx = local.broker.subscribe(&["$aws/events/presence/+/+".to_string()]).await.unwrap();
+    let watched = anonymous(&local.broker, "watched-lock").await;
+    let connected = next_incoming(&mut rx).await;
+    assert_eq!(connected.topic, "$aws/events/presence/connected/watched-lock");
+    let body: serde_json::Value = serde_json::from_slice(&connected.payload).unwrap();
+    assert_eq!((body["clientId"].as_str(), body["eventType"].as_str()), (Some("watched-lock"), Some("connected")));
+    watched.client.disconnect().await.unwrap();
+    let disconnected = next_incoming(&mut rx).await;
+    assert_eq!(disconnected.topic, "$aws/events/presence/disconnected/watched-lock");
+}
+
+#[tokio::test]
 async fn a_client_using_the_internal_topic_prefix_is_disconnected() {
     let local = local(true).await;
-    let mut rx = local.broker.subscribe(&["$aws/#".to_string()]).await.unwrap();
+    let mut rx = local.broker.subscribe(&["$aws/things/#".to_string()]).await.unwrap();
     let sneaky = anonymous(&local.broker, "sneaky").await;
     sneaky.publish("~$aws/things/x/shadow/update", "{}").await;
     assert!(timeout(QUIET, rx.recv()).await.is_err(), "the spoofed message is not delivered");

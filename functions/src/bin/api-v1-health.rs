@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run("api-v1-health").await
+    shared::platform::lambda::run(&shared::catalog::API_V1_HEALTH).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run("appliance-mqtt-status").await
+    shared::platform::lambda::run(&shared::catalog::APPLIANCE_MQTT_STATUS).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run("auth-register").await
+    shared::platform::lambda::run(&shared::catalog::AUTH_REGISTER).await
 }

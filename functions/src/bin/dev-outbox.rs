@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run("dev-outbox").await
+    shared::platform::lambda::run(&shared::catalog::DEV_OUTBOX).await
 }

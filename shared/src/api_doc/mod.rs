@@ -51,6 +51,15 @@ pub fn page_of<T: ToSchema>(components: &mut Components) -> Value {
     })
 }
 
+/// SmartLock's page of `T`: `{count, next, previous, total_pages, current_page, results}`.
+pub fn numbered_page_of<T: ToSchema>(components: &mut Components) -> Value {
+    let mut page = page_of::<T>(components);
+    page["required"] = json!(["count", "next", "previous", "total_pages", "current_page", "results"]);
+    page["properties"]["total_pages"] = json!({"type": "integer", "minimum": 1});
+    page["properties"]["current_page"] = json!({"type": "integer", "minimum": 1});
+    page
+}
+
 /// Circle Time's success envelope around `T`: `{success: true, data}`.
 pub fn envelope_of<T: ToSchema>(components: &mut Components) -> Value {
     json!({

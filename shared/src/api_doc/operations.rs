@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Components, envelope_of, page_of, schema_of};
+use super::{Components, envelope_of, numbered_page_of, page_of, schema_of};
 use crate::appliances::admin as room_admin;
 use crate::appliances::model::{Appliance, Endpoint, LedgerEntry, Run, RunStatus};
 use crate::appliances::service as appliance;
@@ -17,7 +17,9 @@ use crate::bank::model::{InvalidReason, PaymentStatus};
 use crate::health::Health;
 use crate::identity::types::{Role, TokenPair, UserView};
 use crate::identity::{admin as user_admin, circle, handlers as account, rfid};
+use crate::locks::handlers as locks;
 use crate::notifications::inbox;
+use crate::security::alerts;
 
 const JSON: &[&str] = &["application/json"];
 
@@ -460,9 +462,88 @@ pub static OPERATIONS: &[Described] = &[
             .media(&["application/json", "application/yaml"])
             .errors(&[400])
     }),
+    ("devices-list", || {
+        Op::new()
+            .describe("The caller's locks (every lock for an admin), newest first.")
+            .page(numbered_page_of::<locks::Summary>)
+    }),
+    ("devices-create", || {
+        Op::new()
+            .describe("Registers a lock and provisions its thing; the credentials are in this answer only.")
+            .json(schema_of::<locks::NewLockBody>)
+            .example(json!({"name": "Back Door", "device_id": "DEF789GHI012", "location": "Home - Back Entrance"}))
+            .reply(201, "The lock with its credentials", schema_of::<locks::Detail>)
+            .errors(&[503])
+    }),
+    ("devices-get", || Op::new().reply(200, "The lock", schema_of::<locks::Detail>)),
+    ("devices-update", || {
+        Op::new()
+            .json(schema_of::<locks::LockChanges>)
+            .example(json!({"name": "Front Door", "location": "Home - Main Entrance"}))
+            .reply(200, "The lock", schema_of::<locks::Detail>)
+    }),
+    ("devices-patch", || {
+        Op::new().json(schema_of::<locks::LockChanges>).example(json!({"name": "Front Door"})).reply(
+            200,
+            "The lock",
+            schema_of::<locks::Detail>,
+        )
+    }),
+    ("devices-delete", || {
+        Op::new()
+            .describe("Publishes a final unlock command, revokes the lock's credentials and removes it.")
+            .empty(204, "Removed")
+            .errors(&[503])
+    }),
+    ("devices-lock", lock_command),
+    ("devices-unlock", lock_command),
+    ("devices-status", || Op::new().reply(200, "The lock's live status", schema_of::<locks::Status>)),
+    ("devices-battery", || Op::new().reply(200, "Battery level and the latest readings", schema_of::<locks::Battery>)),
+    ("devices-logs", || Op::new().page(page_of::<locks::LogView>)),
+    ("devices-settings-get", || Op::new().reply(200, "The settings", schema_of::<locks::SettingsView>)),
+    ("devices-settings-put", || {
+        Op::new()
+            .json(schema_of::<locks::SettingsChanges>)
+            .example(json!({"auto_lock_enabled": true, "auto_lock_delay": 60, "notifications_enabled": false}))
+            .reply(200, "The settings", schema_of::<locks::SettingsView>)
+    }),
+    ("devices-rotate-keys", || {
+        Op::new().reply(200, "New credentials; the old ones stop working", schema_of::<locks::Rotated>).errors(&[503])
+    }),
+    ("devices-firmware", || {
+        Op::new()
+            .json(schema_of::<locks::FirmwareBody>)
+            .example(json!({"firmware_url": "https://fw.example.com/lock-1.3.0.bin", "version": "1.3.0"}))
+            .reply(200, "Sent on the lock's ota topic", schema_of::<locks::FirmwareSent>)
+            .errors(&[503])
+    }),
+    ("security-alerts-list", || Op::new().page(page_of::<alerts::AlertView>)),
+    ("security-alerts-unresolved", || Op::new().page(page_of::<alerts::AlertView>)),
+    ("security-alerts-resolve", || {
+        Op::new()
+            .body(Body {
+                required: false,
+                content: vec![("application/json", schema_of::<alerts::ResolveBody>)],
+                example: Some(json!({"notes": "False alarm - user forgot PIN"})),
+            })
+            .reply(200, "Resolved", schema_of::<alerts::Resolved>)
+            .errors(&[409])
+    }),
     ("api-docs", || Op::new().reply(200, "Swagger UI (HTML)", html).media(&["text/html"])),
     ("api-redoc", || Op::new().reply(200, "ReDoc (HTML)", html).media(&["text/html"])),
 ];
+
+fn lock_command() -> Op {
+    Op::new()
+        .describe("Publishes the command on the lock's command topic; the lock's response completes its log entry.")
+        .body(Body {
+            required: false,
+            content: vec![("application/json", schema_of::<locks::CommandBody>)],
+            example: Some(json!({"pin_code": "123456"})),
+        })
+        .reply(200, "The command was sent", schema_of::<locks::CommandSent>)
+        .errors(&[503])
+}
 
 fn health() -> Op {
     Op::new()

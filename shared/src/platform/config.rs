@@ -86,6 +86,9 @@ pub struct Config {
     pub otp_ttl_secs: i64,
     /// Minutes after which a running appliance run counts as stuck and is aborted (`PREMISES_MAX_RUN_MINUTES`, 240).
     pub max_run_minutes: i64,
+    /// A lock command without a device response this long is failed with reason `timeout`
+    /// (`PREMISES_COMMAND_TIMEOUT_SECONDS`, default 30).
+    pub command_timeout_secs: i64,
     /// How notifications leave: email, SMS and Telegram providers.
     pub notify: NotifyConfig,
     /// The bank statement import (Fio banka API).
@@ -301,6 +304,7 @@ impl Config {
         };
         let otp_ttl_secs = ttl("PREMISES_OTP_TTL_SECS", "300")?;
         let max_run_minutes = ttl("PREMISES_MAX_RUN_MINUTES", "240")?;
+        let command_timeout_secs = ttl("PREMISES_COMMAND_TIMEOUT_SECONDS", "30")?;
         let notify = notify_config(&get, env)?;
         let bank = bank_config(&get)?;
 
@@ -343,6 +347,7 @@ impl Config {
             otp_length,
             otp_ttl_secs,
             max_run_minutes,
+            command_timeout_secs,
             notify,
             bank,
         })

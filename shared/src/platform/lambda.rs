@@ -1,5 +1,6 @@
 //! The Lambda entry points: one runner per trigger kind, chosen by the
-//! function's catalog entry. A binary in `functions/` is `run("<name>")`.
+//! function's catalog entry. A binary in `functions/` is `run(&catalog::<NAME>)`, which links
+//! that function's handler and no other.
 
 use std::convert::Infallible;
 
@@ -8,13 +9,12 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::App;
-use crate::catalog::{self, Trigger};
+use crate::catalog::{Function, Trigger};
 use crate::platform::{http, telemetry};
 
-/// Runs the catalog function `name` under the Lambda runtime.
-pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
+/// Runs a catalog function under the Lambda runtime.
+pub async fn run(function: &'static Function) -> Result<(), lambda_runtime::Error> {
     telemetry::init_lambda();
-    let function = catalog::get(name).ok_or_else(|| format!("no catalog entry named {name:?}"))?;
     let app = App::from_env().await.map_err(|e| format!("{e:#}"))?;
     match &function.trigger {
         Trigger::Http { .. } => {

@@ -121,6 +121,7 @@ pub async fn start(addr: SocketAddr, auth: BrokerAuth) -> anyhow::Result<BrokerH
     })?;
 
     let (shutdown, _) = watch::channel(false);
+    let (presence, presence_events) = mpsc::unbounded_channel();
     let proxy = Arc::new(Proxy {
         auth,
         secret: secret.clone(),
@@ -128,6 +129,7 @@ pub async fn start(addr: SocketAddr, auth: BrokerAuth) -> anyhow::Result<BrokerH
         v5_addr,
         sessions: Mutex::new(std::collections::HashMap::new()),
         shutdown: shutdown.subscribe(),
+        presence,
     });
     tokio::spawn(accept_loop(listener, proxy));
 
@@ -147,6 +149,7 @@ pub async fn start(addr: SocketAddr, auth: BrokerAuth) -> anyhow::Result<BrokerH
         }
     };
     *handle.inner.publisher.lock().await = Some(publisher);
+    tokio::spawn(publish_presence(handle.clone(), presence_events));
     info!(addr = %local_addr, "MQTT broker listening (MQTT 3.1.1 and 5)");
     Ok(handle)
 }
@@ -432,6 +435,33 @@ impl Filters {
     }
 }
 
+/// A client connected (`true`) or went away (`false`).
+type PresenceEvent = (String, bool);
+
+/// Publishes AWS IoT's lifecycle events, `$aws/events/presence/connected|disconnected/<clientId>`
+/// with its JSON body, for every client but the service's own.
+async fn publish_presence(handle: BrokerHandle, mut events: mpsc::UnboundedReceiver<PresenceEvent>) {
+    while let Some((client_id, connected)) = events.recv().await {
+        let event = if connected { "connected" } else { "disconnected" };
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let mut body = serde_json::json!({
+            "clientId": client_id, "timestamp": timestamp, "eventType": event,
+            "sessionIdentifier": uuid::Uuid::new_v4().to_string(), "principalIdentifier": client_id,
+            "versionNumber": 0,
+        });
+        if !connected {
+            body["disconnectReason"] = "CLIENT_INITIATED_DISCONNECT".into();
+        }
+        let topic = format!("$aws/events/presence/{event}/{client_id}");
+        if let Err(e) = handle.publish(&topic, Bytes::from(body.to_string())).await {
+            debug!(error = %format!("{e:#}"), topic, "presence event not published");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The proxy
 
@@ -444,6 +474,8 @@ struct Proxy {
     /// a connection as rumqttd's sessions do.
     sessions: Mutex<std::collections::HashMap<String, Arc<Filters>>>,
     shutdown: watch::Receiver<bool>,
+    /// Lifecycle events of clients, published by [`publish_presence`].
+    presence: mpsc::UnboundedSender<PresenceEvent>,
 }
 
 /// What the proxy needs to know of a CONNECT.
@@ -576,11 +608,20 @@ impl Proxy {
         let to_broker = client_to_broker::<D>(client_rd, upstream_wr, buf, acks_rx, filters.clone());
         let to_client = broker_to_client::<D>(upstream_rd, client_wr, acks_tx, filters);
         let stopped = stopped(self.shutdown.clone());
-        tokio::select! {
+        // AWS IoT reports every client's connection and disconnection (not the service's own).
+        let announce = !info.client_id.is_empty() && !info.client_id.starts_with(SERVICE_CLIENT_PREFIX);
+        if announce {
+            let _ = self.presence.send((info.client_id.clone(), true));
+        }
+        let outcome = tokio::select! {
             r = to_broker => r,
             r = to_client => r,
             _ = stopped => Ok(()),
+        };
+        if announce {
+            let _ = self.presence.send((info.client_id.clone(), false));
         }
+        outcome
     }
 
     async fn authenticate(&self, info: &ConnectInfo) -> Result<(), Refusal> {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use rules::is_valid_topic;
 
 /// What a device needs to connect, returned once at provisioning.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
     pub thing_name: String,
     /// The MQTT client id the device must use.

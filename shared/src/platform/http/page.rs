@@ -75,3 +75,28 @@ pub fn paginate<T>(req: &Request, items: Vec<T>, page: Page) -> Result<Paginated
 pub fn respond<T: Serialize>(req: &Request, items: Vec<T>, page: Page) -> Result<Response> {
     ok(&paginate(req, items, page)?)
 }
+
+/// SmartLock's page (seed 003 `CustomPagination`): DRF's plus `total_pages` and `current_page`.
+#[derive(Debug, Serialize)]
+pub struct NumberedPage<T> {
+    pub count: usize,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub total_pages: usize,
+    pub current_page: usize,
+    pub results: Vec<T>,
+}
+
+/// 200 with one page of `items` in SmartLock's shape.
+pub fn respond_numbered<T: Serialize>(req: &Request, items: Vec<T>, page: Page) -> Result<Response> {
+    let p = paginate(req, items, page)?;
+    let total_pages = p.count.div_ceil(page.size).max(1);
+    ok(&NumberedPage {
+        count: p.count,
+        next: p.next,
+        previous: p.previous,
+        total_pages,
+        current_page: page.number,
+        results: p.results,
+    })
+}

@@ -1,0 +1,255 @@
+//! Security alerts (the seed's SecurityAlert): raised by the locks module,
+//! listed and resolved by their owners (admins see every alert).
+//!
+//! `GET /api/v1/security/alerts/`, `GET /api/v1/security/alerts/unresolved/`,
+//! `POST /api/v1/security/alerts/{id}/resolve/` `{notes}`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::identity::service::get_user;
+use crate::notifications::{self, Channel, Notification, Recipient};
+use crate::platform::clock::{UtcDateTime, new_id};
+use crate::platform::http::auth::principal;
+use crate::platform::http::page::{self, Page};
+use crate::platform::http::{self, ApiError, Request, Response, json_body, path_param};
+use crate::platform::store::{self, Cond, Index, Item, Query, StoreError, Update, n, s};
+
+const PAGE_SIZE: usize = 20;
+const MAX_PAGE_SIZE: usize = 100;
+
+/// An alert: `ALERT#<id>` / `ALERT`; GSI1 `ALERTS#<owner>` / `<created ms>#<id>` (the owner's),
+/// GSI2 `ALERTS` / the same (every alert, for admins).
+fn key(id: &str) -> store::Key {
+    store::Key::new(format!("ALERT#{id}"), "ALERT")
+}
+
+fn owner_gsi1pk(owner: &str) -> String {
+    format!("ALERTS#{owner}")
+}
+
+const ALL_GSI2PK: &str = "ALERTS";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertType {
+    LowBattery,
+    DeviceJammed,
+    Offline,
+}
+
+impl AlertType {
+    fn severity(self) -> &'static str {
+        match self {
+            AlertType::LowBattery => "medium",
+            AlertType::DeviceJammed => "high",
+            AlertType::Offline => "low",
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            AlertType::LowBattery => "low_battery",
+            AlertType::DeviceJammed => "device_jammed",
+            AlertType::Offline => "offline",
+        }
+    }
+}
+
+/// The alert as stored. Times are epoch seconds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: String,
+    pub owner_id: String,
+    pub device_id: String,
+    pub device_name: String,
+    pub alert_type: AlertType,
+    pub severity: String,
+    pub description: String,
+    pub is_resolved: bool,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// The device an alert is about.
+pub struct AlertDevice<'a> {
+    pub device_id: &'a str,
+    pub name: &'a str,
+    pub owner_id: &'a str,
+}
+
+/// Records an alert and tells the owner (inbox and email; the alert id is the notification id,
+/// so a redelivered notification reaches them once). One put and one queue send.
+pub async fn raise(
+    app: &App,
+    device: AlertDevice<'_>,
+    alert_type: AlertType,
+    description: String,
+) -> anyhow::Result<Alert> {
+    let now = app.clock.now_secs();
+    let alert = Alert {
+        id: new_id(),
+        owner_id: device.owner_id.to_string(),
+        device_id: device.device_id.to_string(),
+        device_name: device.name.to_string(),
+        alert_type,
+        severity: alert_type.severity().to_string(),
+        description,
+        is_resolved: false,
+        created_at: now,
+        resolved_at: None,
+        resolved_by: None,
+        notes: None,
+    };
+    app.store.put(alert_item(&alert, app.clock.now_millis())?, Some(Cond::item_absent())).await?;
+    let notification = Notification {
+        id: alert.id.clone(),
+        recipient: Recipient::User(alert.owner_id.clone()),
+        kind: alert_type.as_str().to_string(),
+        title: format!("{}: {}", device.name, alert_type.as_str().replace('_', " ")),
+        body: alert.description.clone(),
+        data: serde_json::json!({"alert_id": alert.id, "device_id": alert.device_id, "severity": alert.severity}),
+        channels: vec![Channel::Inbox, Channel::Email],
+    };
+    notifications::enqueue(app, &notification).await?;
+    tracing::info!(alert = %alert.id, device_id = %alert.device_id, alert_type = alert_type.as_str(), "security alert raised");
+    Ok(alert)
+}
+
+fn alert_item(alert: &Alert, created_millis: i64) -> Result<Item, StoreError> {
+    let mut item = store::to_item(alert)?;
+    let k = key(&alert.id);
+    let sk = format!("{created_millis:013}#{}", alert.id);
+    item.insert(store::TABLE.pk.into(), s(k.pk));
+    item.insert(store::TABLE.sk.into(), s(k.sk));
+    item.insert("type".into(), s("security_alert"));
+    item.insert("GSI1PK".into(), s(owner_gsi1pk(&alert.owner_id)));
+    item.insert("GSI1SK".into(), s(sk.clone()));
+    item.insert("GSI2PK".into(), s(ALL_GSI2PK));
+    item.insert("GSI2SK".into(), s(sk));
+    Ok(item)
+}
+
+fn iso(secs: i64) -> String {
+    UtcDateTime::from_epoch_secs(secs).rfc3339()
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DeviceRef {
+    id: String,
+    name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AlertView {
+    id: String,
+    device: DeviceRef,
+    alert_type: AlertType,
+    severity: String,
+    description: String,
+    is_resolved: bool,
+    created_at: String,
+    resolved_at: Option<String>,
+    resolved_by: Option<String>,
+    notes: Option<String>,
+}
+
+impl From<Alert> for AlertView {
+    fn from(a: Alert) -> Self {
+        AlertView {
+            id: a.id,
+            device: DeviceRef { id: a.device_id, name: a.device_name },
+            alert_type: a.alert_type,
+            severity: a.severity,
+            description: a.description,
+            is_resolved: a.is_resolved,
+            created_at: iso(a.created_at),
+            resolved_at: a.resolved_at.map(iso),
+            resolved_by: a.resolved_by,
+            notes: a.notes,
+        }
+    }
+}
+
+/// The caller's alerts (every alert for an admin), newest first. One index query.
+async fn visible(app: &App, req: &Request) -> http::Result<Vec<Alert>> {
+    let caller = principal(req)?;
+    let query = if caller.role == "admin" {
+        Query::partition(ALL_GSI2PK).index(Index::Gsi2)
+    } else {
+        Query::partition(owner_gsi1pk(&caller.user_id)).index(Index::Gsi1)
+    };
+    Ok(app.store.query_all(query.descending()).await?)
+}
+
+/// `GET /api/v1/security/alerts/`: paginated `{count, next, previous, results}`.
+pub async fn list(app: &'static App, req: Request) -> http::Result<Response> {
+    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let alerts = visible(app, &req).await?;
+    page::respond(&req, alerts.into_iter().map(AlertView::from).collect(), page)
+}
+
+/// `GET /api/v1/security/alerts/unresolved/`: the unresolved ones, paginated.
+pub async fn unresolved(app: &'static App, req: Request) -> http::Result<Response> {
+    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let alerts = visible(app, &req).await?;
+    page::respond(&req, alerts.into_iter().filter(|a| !a.is_resolved).map(AlertView::from).collect(), page)
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ResolveBody {
+    #[serde(default)]
+    notes: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Resolved {
+    id: String,
+    status: &'static str,
+    resolved_by: String,
+    resolved_at: String,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("alert_not_found", "No such alert.")
+}
+
+/// `POST /api/v1/security/alerts/{id}/resolve/` `{notes}` → 200 `{id, status: "resolved", resolved_by,
+/// resolved_at}`; someone else's alert is 404, a resolved one 409. Two gets (alert, resolver) and one
+/// conditional update.
+pub async fn resolve(app: &'static App, req: Request) -> http::Result<Response> {
+    let id = path_param(&req, "id")?.to_string();
+    let body: ResolveBody =
+        if req.body().as_ref().iter().all(u8::is_ascii_whitespace) { ResolveBody::default() } else { json_body(&req)? };
+    let notes: String = body.notes.trim().chars().take(2000).collect();
+    let caller = principal(&req)?.clone();
+    let (alert, user) = tokio::try_join!(async { app.store.get(&key(&id)).await.map_err(ApiError::from) }, async {
+        get_user(app, &caller.user_id).await.map_err(ApiError::from)
+    },)?;
+    let alert: Alert = alert.map(store::from_item).transpose()?.ok_or_else(not_found)?;
+    if alert.owner_id != caller.user_id && caller.role != "admin" {
+        return Err(not_found());
+    }
+    let resolver = user
+        .map(|u| format!("{} {}", u.first_name, u.last_name).trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| caller.user_id.clone());
+    let now = app.clock.now_secs();
+    let update = Update::new()
+        .set("is_resolved", store::Value::Bool(true))
+        .set("resolved_at", n(now))
+        .set("resolved_by", s(resolver.clone()))
+        .set("notes", s(notes));
+    match app.store.update(&key(&id), update, Some(Cond::eq("is_resolved", store::Value::Bool(false)))).await {
+        Ok(_) => http::ok(&Resolved { id, status: "resolved", resolved_by: resolver, resolved_at: iso(now) }),
+        Err(StoreError::ConditionFailed) => {
+            Err(ApiError::conflict("alert_already_resolved", "This alert is resolved already."))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
