@@ -11,7 +11,7 @@ use reqwest::{Client, StatusCode};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use shared::platform::clock::Clock;
-use shared::platform::config::{Config, StoreBackend};
+use shared::platform::config::{AdminAccount, Config, StoreBackend};
 
 use crate::helpers::{Backend, data_dir, eventually, unique};
 
@@ -27,6 +27,7 @@ crate::on_both_stores!(
 );
 
 const PASSWORD: &str = "LockOwner123!";
+const ADMIN_EMAIL: &str = "locks-admin@example.com";
 
 struct T {
     stack: Stack,
@@ -39,6 +40,7 @@ impl T {
     async fn start(backend: &Backend) -> T {
         let mut config = Config::for_tests(data_dir("locks"));
         config.mqtt_allow_anonymous = false;
+        config.admin = Some(AdminAccount { email: ADMIN_EMAIL.into(), password: PASSWORD.into() });
         let mut sdk = None;
         if let Backend::Dynamodb(endpoint) = backend {
             config.store = StoreBackend::Dynamodb;
@@ -345,6 +347,18 @@ async fn another_users_lock_is_404_and_bad_input_is_400(backend: Backend) {
     }
     let (_, list) = t.call("GET", "/api/v1/devices/", Some(&stranger), None).await;
     assert_eq!(list["count"], 0);
+    // An admin sees every lock.
+    let (status, login) =
+        t.call("POST", "/api/v1/auth/login/", None, Some(json!({"email": ADMIN_EMAIL, "password": PASSWORD}))).await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let admin = login["tokens"]["access"].as_str().unwrap().to_string();
+    t.register(&stranger, "STRANGER0001").await;
+    let (status, list) = t.call("GET", "/api/v1/devices/", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut ids: Vec<&str> = list["results"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["PRIVATE00001", "STRANGER0001"]);
+    assert_eq!(t.call("GET", "/api/v1/devices/PRIVATE00001/status/", Some(&admin), None).await.0, StatusCode::OK);
     let (status, _) = t.call("GET", "/api/v1/devices/", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 

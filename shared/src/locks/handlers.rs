@@ -128,6 +128,13 @@ async fn detail(app: &App, lock: &Lock, credentials: Option<Credentials>) -> htt
 
 // ------------------------------------------------------------------ registry
 
+/// An entry of the directory of every lock (`keys::directory`): its sort key is the device id.
+#[derive(Debug, Deserialize)]
+struct DirectoryEntry {
+    #[serde(rename = "SK")]
+    device_id: String,
+}
+
 /// `GET /api/v1/devices/`: the caller's locks (every lock for an admin), newest first, in the seed's
 /// page `{count, next, previous, total_pages, current_page, results}`. Owner: one GSI1 query; admin:
 /// the directory query, then the locks in parallel.
@@ -135,15 +142,9 @@ pub async fn list(app: &'static App, req: Request) -> http::Result<Response> {
     let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     let caller = caller(&req)?;
     let mut locks: Vec<Lock> = if caller.role == "admin" {
-        let directory: Vec<store::Item> = app.store.query_all(Query::partition(keys::DIRECTORY_PK)).await?;
-        let ids: Vec<String> = directory
-            .iter()
-            .filter_map(|i| match i.get(store::TABLE.sk) {
-                Some(store::Value::S(id)) => Some(id.clone()),
-                _ => None,
-            })
-            .collect();
-        let locks = futures::future::try_join_all(ids.iter().map(|id| service::get_lock(app, id))).await?;
+        let directory: Vec<DirectoryEntry> = app.store.query_all(Query::partition(keys::DIRECTORY_PK)).await?;
+        let locks =
+            futures::future::try_join_all(directory.iter().map(|d| service::get_lock(app, &d.device_id))).await?;
         locks.into_iter().flatten().collect()
     } else {
         app.store.query_all(Query::partition(keys::owner_locks_gsi1pk(&caller.user_id)).index(Index::Gsi1)).await?
