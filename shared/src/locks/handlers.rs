@@ -155,7 +155,9 @@ pub async fn list(app: &'static App, req: Request) -> http::Result<Response> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewLockBody {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(pattern = "^[A-Za-z0-9]{12,20}$", example = "DEF789GHI012")]
     device_id: String,
     #[serde(default)]
     location: String,
