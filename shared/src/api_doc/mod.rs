@@ -127,6 +127,15 @@ fn path_params(path: &str) -> Vec<&str> {
     path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
 }
 
+/// What a path parameter looks like: tags are 8 hex digits, room keys and endpoint ids short ids.
+fn path_param_schema(name: &str) -> Value {
+    match name {
+        "rfid" => json!({"type": "string", "pattern": "^[0-9A-Fa-f]{8}$"}),
+        "key" | "endpoint_id" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+        _ => json!({"type": "string"}),
+    }
+}
+
 /// The tag an operation is listed under: its domain module.
 fn tag(function: &Function) -> &'static str {
     let Trigger::Http { path, .. } = &function.trigger else { return "other" };
@@ -153,7 +162,7 @@ fn tag(function: &Function) -> &'static str {
 fn operation(function: &Function, path: &str, op: &Op, components: &mut Components) -> Value {
     let mut parameters: Vec<Value> = path_params(path)
         .into_iter()
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_param_schema(name)}))
         .collect();
     for q in op.query {
         parameters.push(json!({

@@ -30,7 +30,7 @@ fn with_key(mut item: Item, key: store::Key, kind: &str) -> Item {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewRoom {
-    #[schema(value_type = String, example = "101")]
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "101")]
     key: Json,
     /// A user to tell of the room's bank credits.
     #[serde(default)]
@@ -236,7 +236,7 @@ pub async fn list_appliances(app: &'static App, req: Request) -> http::Result<Re
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewEndpoint {
-    #[schema(value_type = String, example = "1")]
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "1")]
     endpoint_id: Json,
     name: String,
     appliances: Vec<String>,

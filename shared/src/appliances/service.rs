@@ -155,9 +155,9 @@ fn conflict_exhausted() -> ApiError {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ChallengeBody {
-    #[schema(value_type = String, example = "101")]
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "101")]
     room_num: Json,
-    #[schema(value_type = String, example = "1")]
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "1")]
     endpoint_id: Json,
 }
 
@@ -194,7 +194,7 @@ pub async fn challenge(app: &App, body: Json, from: Option<&str>) -> Result<Toke
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct VerifyBody {
     token: String,
-    #[schema(value_type = String, example = "123456")]
+    #[schema(value_type = String, pattern = "^[0-9]{6}$", example = "123456")]
     auth_code: Json,
 }
 

@@ -271,7 +271,7 @@ fn import_day(millis: i64) -> String {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AssignBody {
-    #[schema(value_type = String, example = "101")]
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "101")]
     room: Json,
 }
 

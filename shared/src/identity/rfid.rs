@@ -48,6 +48,7 @@ fn rejected() -> ApiError {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct RfidBody {
+    #[schema(pattern = "^[0-9A-Fa-f]{8}$", example = "A1B2C3D4")]
     rfid: String,
 }
 
@@ -65,6 +66,7 @@ pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AssignBody {
+    #[schema(pattern = "^[0-9A-Fa-f]{8}$", example = "A1B2C3D4")]
     rfid: String,
     user_id: String,
 }
