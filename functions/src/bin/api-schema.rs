@@ -1,4 +1,6 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
+    // The docs functions link the API reference; the other functions do not.
+    shared::api_doc::install();
     shared::platform::lambda::run(&shared::catalog::API_SCHEMA).await
 }
