@@ -81,6 +81,28 @@ pub async fn dynamodb_sdk(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// One JSON request (`method path`, with a bearer token and a JSON body when given): the status and
+/// the JSON answer (`null` when there is none).
+pub async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut req = client.request(method.parse().unwrap(), format!("{base}{path}"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// Every item of a paginated admin list (`{count, next, previous, results}`), following `next`.
 pub async fn all_pages(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Vec<serde_json::Value> {
     let mut items = Vec::new();
