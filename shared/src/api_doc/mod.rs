@@ -149,6 +149,10 @@ fn tag(function: &Function) -> &'static str {
         "appliances"
     } else if name.contains("bank") {
         "bank"
+    } else if name.starts_with("devices-") {
+        "locks"
+    } else if name.starts_with("security-") {
+        "security"
     } else if name.contains("notifications") || name == "dev-outbox" {
         "notifications"
     } else if name.starts_with("api-") {
@@ -281,13 +285,15 @@ pub fn document() -> Value {
             "title": "Premises API",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "One backend for shared buildings: rooms with prepaid balances and pay-per-use appliances, \
-                bank top-ups, accounts (email and password, phone OTP, RFID), notifications. Generated from the \
+                bank top-ups, smart locks and their security alerts, accounts (email and password, phone OTP, RFID), \
+                notifications. Generated from the \
                 function catalog and the handlers' types.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "servers": [{"url": "/"}],
         "tags": [
-            {"name": "health"}, {"name": "identity"}, {"name": "appliances"}, {"name": "bank"},
+            {"name": "health"}, {"name": "identity"}, {"name": "appliances"}, {"name": "bank"}, {"name": "locks"},
+            {"name": "security"},
             {"name": "notifications"}, {"name": "docs"},
         ],
         "paths": paths,
