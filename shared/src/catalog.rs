@@ -46,8 +46,14 @@ impl std::fmt::Debug for Trigger {
 pub enum Auth {
     Public,
     /// A valid bearer access token; when `roles` is non-empty, with one of them.
+    ///
+    /// With `fresh` (always, when `roles` is non-empty) the pipeline also reads the stored user
+    /// before the handler runs: a deactivated user is 401 and the role checked is the stored
+    /// one, so a demotion takes effect at once rather than when the token expires. Routes with
+    /// a physical or money effect and every admin route are fresh; the read costs one GetItem.
     Bearer {
         roles: &'static [&'static str],
+        fresh: bool,
     },
     /// A device-scoped token the handler checks itself (appliance endpoints).
     Device,
@@ -282,7 +288,7 @@ pub const AUTH_TOKEN_REFRESH: Function = Function {
 pub const USERS_PROFILE_GET: Function = Function {
     name: "users-profile-get",
     summary: "The caller's profile (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -294,7 +300,7 @@ pub const USERS_PROFILE_GET: Function = Function {
 pub const USERS_PROFILE_PUT: Function = Function {
     name: "users-profile-put",
     summary: "Update the caller's profile (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "PUT",
@@ -306,7 +312,7 @@ pub const USERS_PROFILE_PUT: Function = Function {
 pub const USERS_CHANGE_PASSWORD: Function = Function {
     name: "users-change-password",
     summary: "Change the caller's password (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -342,7 +348,7 @@ pub const CIRCLE_AUTH_REFRESH: Function = Function {
 pub const CIRCLE_AUTH_ME: Function = Function {
     name: "circle-auth-me",
     summary: "The caller (Circle Time)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Envelope,
     trigger: Trigger::Http {
         method: "GET",
@@ -354,7 +360,7 @@ pub const CIRCLE_AUTH_ME: Function = Function {
 pub const ADMIN_USERS_LIST: Function = Function {
     name: "admin-users-list",
     summary: "List and search users (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -366,7 +372,7 @@ pub const ADMIN_USERS_LIST: Function = Function {
 pub const ADMIN_USERS_UPDATE: Function = Function {
     name: "admin-users-update",
     summary: "Change a user's role or deactivate them (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "PATCH",
@@ -414,7 +420,7 @@ pub const RFID_LOGIN: Function = Function {
 pub const ADMIN_RFID_ASSIGN: Function = Function {
     name: "admin-rfid-assign",
     summary: "Assign an RFID tag to a user (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -426,7 +432,7 @@ pub const ADMIN_RFID_ASSIGN: Function = Function {
 pub const ADMIN_RFID_UNASSIGN: Function = Function {
     name: "admin-rfid-unassign",
     summary: "Forget an RFID tag (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "DELETE",
@@ -438,7 +444,7 @@ pub const ADMIN_RFID_UNASSIGN: Function = Function {
 pub const ADMIN_RFID_BLACKLIST: Function = Function {
     name: "admin-rfid-blacklist",
     summary: "Block an RFID tag (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -450,7 +456,7 @@ pub const ADMIN_RFID_BLACKLIST: Function = Function {
 pub const ADMIN_RFID_UNBLACKLIST: Function = Function {
     name: "admin-rfid-unblacklist",
     summary: "Unblock an RFID tag (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -510,7 +516,7 @@ pub const APPLIANCE_FINISH: Function = Function {
 pub const ADMIN_ROOMS_CREATE: Function = Function {
     name: "admin-rooms-create",
     summary: "Create a room (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -522,7 +528,7 @@ pub const ADMIN_ROOMS_CREATE: Function = Function {
 pub const ADMIN_ROOMS_LIST: Function = Function {
     name: "admin-rooms-list",
     summary: "List rooms (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -534,7 +540,7 @@ pub const ADMIN_ROOMS_LIST: Function = Function {
 pub const ADMIN_ROOMS_GET: Function = Function {
     name: "admin-rooms-get",
     summary: "A room with its balance (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -546,7 +552,7 @@ pub const ADMIN_ROOMS_GET: Function = Function {
 pub const ADMIN_ROOMS_TOTP: Function = Function {
     name: "admin-rooms-totp",
     summary: "A new TOTP secret for a room (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -558,7 +564,7 @@ pub const ADMIN_ROOMS_TOTP: Function = Function {
 pub const ADMIN_ROOMS_CREDIT: Function = Function {
     name: "admin-rooms-credit",
     summary: "Credit or debit a room (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -570,7 +576,7 @@ pub const ADMIN_ROOMS_CREDIT: Function = Function {
 pub const ADMIN_ROOMS_LEDGER: Function = Function {
     name: "admin-rooms-ledger",
     summary: "A room's ledger (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -582,7 +588,7 @@ pub const ADMIN_ROOMS_LEDGER: Function = Function {
 pub const ADMIN_APPLIANCES_CREATE: Function = Function {
     name: "admin-appliances-create",
     summary: "Create an appliance type (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -594,7 +600,7 @@ pub const ADMIN_APPLIANCES_CREATE: Function = Function {
 pub const ADMIN_APPLIANCES_LIST: Function = Function {
     name: "admin-appliances-list",
     summary: "List appliance types (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -606,7 +612,7 @@ pub const ADMIN_APPLIANCES_LIST: Function = Function {
 pub const ADMIN_ENDPOINTS_CREATE: Function = Function {
     name: "admin-endpoints-create",
     summary: "Create an appliance endpoint (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -618,7 +624,7 @@ pub const ADMIN_ENDPOINTS_CREATE: Function = Function {
 pub const ADMIN_ENDPOINTS_LIST: Function = Function {
     name: "admin-endpoints-list",
     summary: "List appliance endpoints (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -630,7 +636,7 @@ pub const ADMIN_ENDPOINTS_LIST: Function = Function {
 pub const ADMIN_ENDPOINTS_REVOKE_TOKENS: Function = Function {
     name: "admin-endpoints-revoke-tokens",
     summary: "Invalidate every token of an endpoint (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -642,7 +648,7 @@ pub const ADMIN_ENDPOINTS_REVOKE_TOKENS: Function = Function {
 pub const ADMIN_RUNS_LIST: Function = Function {
     name: "admin-runs-list",
     summary: "List appliance runs (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -654,7 +660,7 @@ pub const ADMIN_RUNS_LIST: Function = Function {
 pub const ADMIN_RUNS_ABORT: Function = Function {
     name: "admin-runs-abort",
     summary: "Abort a run with a full refund (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -699,7 +705,7 @@ pub const APPLIANCE_STUCK_RUNS: Function = Function {
 pub const NOTIFICATIONS_LIST: Function = Function {
     name: "notifications-list",
     summary: "The caller's notifications, newest first",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -711,7 +717,7 @@ pub const NOTIFICATIONS_LIST: Function = Function {
 pub const NOTIFICATIONS_UNREAD_COUNT: Function = Function {
     name: "notifications-unread-count",
     summary: "How many of the caller's notifications are unread",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -723,7 +729,7 @@ pub const NOTIFICATIONS_UNREAD_COUNT: Function = Function {
 pub const NOTIFICATIONS_READ: Function = Function {
     name: "notifications-read",
     summary: "Mark one notification read",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -735,7 +741,7 @@ pub const NOTIFICATIONS_READ: Function = Function {
 pub const NOTIFICATIONS_READ_ALL: Function = Function {
     name: "notifications-read-all",
     summary: "Mark every notification read",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -771,7 +777,7 @@ pub const NOTIFICATIONS_DELIVER: Function = Function {
 pub const ADMIN_NOTIFICATIONS_GET: Function = Function {
     name: "admin-notifications-get",
     summary: "What became of each channel of a notification (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -806,7 +812,7 @@ pub const BANK_APPLY: Function = Function {
 pub const ADMIN_BANK_IMPORT: Function = Function {
     name: "admin-bank-import",
     summary: "Run the bank import now, or backfill a period (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -818,7 +824,7 @@ pub const ADMIN_BANK_IMPORT: Function = Function {
 pub const ADMIN_BANK_STATEMENTS: Function = Function {
     name: "admin-bank-statements",
     summary: "Upload a Fio JSON or camt.053 statement (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -830,7 +836,7 @@ pub const ADMIN_BANK_STATEMENTS: Function = Function {
 pub const ADMIN_BANK_PAYMENTS: Function = Function {
     name: "admin-bank-payments",
     summary: "List bank payments for reconciliation (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -842,7 +848,7 @@ pub const ADMIN_BANK_PAYMENTS: Function = Function {
 pub const ADMIN_BANK_ASSIGN: Function = Function {
     name: "admin-bank-assign",
     summary: "Credit an invalid payment to a room, once (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -854,7 +860,7 @@ pub const ADMIN_BANK_ASSIGN: Function = Function {
 pub const ADMIN_BANK_STATUS: Function = Function {
     name: "admin-bank-status",
     summary: "The bank import's state and queue depths (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -866,7 +872,7 @@ pub const ADMIN_BANK_STATUS: Function = Function {
 pub const ADMIN_BANK_REDRIVE: Function = Function {
     name: "admin-bank-redrive",
     summary: "Move dead-lettered bank transactions back to the queue (admin)",
-    auth: Auth::Bearer { roles: &["admin"] },
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -878,7 +884,7 @@ pub const ADMIN_BANK_REDRIVE: Function = Function {
 pub const DEVICES_LIST: Function = Function {
     name: "devices-list",
     summary: "The caller's locks (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -890,7 +896,7 @@ pub const DEVICES_LIST: Function = Function {
 pub const DEVICES_CREATE: Function = Function {
     name: "devices-create",
     summary: "Register a lock and provision its credentials (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -902,7 +908,7 @@ pub const DEVICES_CREATE: Function = Function {
 pub const DEVICES_GET: Function = Function {
     name: "devices-get",
     summary: "A lock with its settings (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -914,7 +920,7 @@ pub const DEVICES_GET: Function = Function {
 pub const DEVICES_UPDATE: Function = Function {
     name: "devices-update",
     summary: "Rename or move a lock (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "PUT",
@@ -926,7 +932,7 @@ pub const DEVICES_UPDATE: Function = Function {
 pub const DEVICES_PATCH: Function = Function {
     name: "devices-patch",
     summary: "Change some of a lock's fields (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "PATCH",
@@ -938,7 +944,7 @@ pub const DEVICES_PATCH: Function = Function {
 pub const DEVICES_DELETE: Function = Function {
     name: "devices-delete",
     summary: "Unlock a lock one last time and remove it (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "DELETE",
@@ -950,7 +956,7 @@ pub const DEVICES_DELETE: Function = Function {
 pub const DEVICES_LOCK: Function = Function {
     name: "devices-lock",
     summary: "Send a lock command (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -962,7 +968,7 @@ pub const DEVICES_LOCK: Function = Function {
 pub const DEVICES_UNLOCK: Function = Function {
     name: "devices-unlock",
     summary: "Send an unlock command (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -974,7 +980,7 @@ pub const DEVICES_UNLOCK: Function = Function {
 pub const DEVICES_STATUS: Function = Function {
     name: "devices-status",
     summary: "A lock's live status (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -986,7 +992,7 @@ pub const DEVICES_STATUS: Function = Function {
 pub const DEVICES_BATTERY: Function = Function {
     name: "devices-battery",
     summary: "A lock's battery level and history (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -998,7 +1004,7 @@ pub const DEVICES_BATTERY: Function = Function {
 pub const DEVICES_LOGS: Function = Function {
     name: "devices-logs",
     summary: "A lock's access log (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -1010,7 +1016,7 @@ pub const DEVICES_LOGS: Function = Function {
 pub const DEVICES_SETTINGS_GET: Function = Function {
     name: "devices-settings-get",
     summary: "A lock's settings (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -1022,7 +1028,7 @@ pub const DEVICES_SETTINGS_GET: Function = Function {
 pub const DEVICES_SETTINGS_PUT: Function = Function {
     name: "devices-settings-put",
     summary: "Change a lock's settings (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "PUT",
@@ -1034,7 +1040,7 @@ pub const DEVICES_SETTINGS_PUT: Function = Function {
 pub const DEVICES_ROTATE_KEYS: Function = Function {
     name: "devices-rotate-keys",
     summary: "New device credentials; the old ones stop working (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -1046,7 +1052,7 @@ pub const DEVICES_ROTATE_KEYS: Function = Function {
 pub const DEVICES_FIRMWARE: Function = Function {
     name: "devices-firmware",
     summary: "Send a firmware update to a lock (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: true },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",
@@ -1058,7 +1064,7 @@ pub const DEVICES_FIRMWARE: Function = Function {
 pub const SECURITY_ALERTS_LIST: Function = Function {
     name: "security-alerts-list",
     summary: "The caller's security alerts (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -1070,7 +1076,7 @@ pub const SECURITY_ALERTS_LIST: Function = Function {
 pub const SECURITY_ALERTS_UNRESOLVED: Function = Function {
     name: "security-alerts-unresolved",
     summary: "The caller's unresolved security alerts (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "GET",
@@ -1082,7 +1088,7 @@ pub const SECURITY_ALERTS_UNRESOLVED: Function = Function {
 pub const SECURITY_ALERTS_RESOLVE: Function = Function {
     name: "security-alerts-resolve",
     summary: "Resolve a security alert (SmartLock)",
-    auth: Auth::Bearer { roles: &[] },
+    auth: Auth::Bearer { roles: &[], fresh: false },
     errors: ErrorShape::Detail,
     trigger: Trigger::Http {
         method: "POST",

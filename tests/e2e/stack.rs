@@ -6,6 +6,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use premises_local::{Options, Stack};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::Deserialize;
@@ -53,7 +54,7 @@ fn test_catalog() -> &'static [Function] {
             Function {
                 name: "admin-ping",
                 summary: "admin only",
-                auth: Auth::Bearer { roles: &["admin"] },
+                auth: Auth::Bearer { roles: &["admin"], fresh: true },
                 errors: ErrorShape::Detail,
                 trigger: Trigger::Http {
                     method: "GET",
@@ -162,10 +163,15 @@ struct TestTokens;
 impl TokenVerifier for TestTokens {
     fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         match token {
-            "admin-token" => Ok(Principal { user_id: "u-admin".into(), role: "admin".into() }),
-            "member-token" => Ok(Principal { user_id: "u-member".into(), role: "member".into() }),
+            "admin-token" => Ok(Principal { user_id: "u-admin".into(), role: "admin".into(), generation: None }),
+            "member-token" => Ok(Principal { user_id: "u-member".into(), role: "member".into(), generation: None }),
             _ => Err(ApiError::unauthorized("token_not_valid", "Given token not valid for any token type")),
         }
+    }
+
+    /// The test catalog has no user items: the token is the truth.
+    fn current<'a>(&'a self, _app: &'a App, principal: Principal) -> BoxFuture<'a, Result<Principal, ApiError>> {
+        Box::pin(async move { Ok(principal) })
     }
 }
 

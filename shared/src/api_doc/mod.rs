@@ -209,7 +209,7 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
         errors.push(404);
     }
     match function.auth {
-        Auth::Bearer { roles } => {
+        Auth::Bearer { roles, .. } => {
             errors.push(401);
             if !roles.is_empty() {
                 errors.push(403);
@@ -239,7 +239,7 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
             );
             json!([])
         }
-        Auth::Bearer { roles } => {
+        Auth::Bearer { roles, .. } => {
             if !roles.is_empty() {
                 description.push_str(&format!("\n\nRole: {}.", roles.join(" or ")));
             }

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use crate::App;
+use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Page};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, path_param, query_param};
 
@@ -34,10 +35,15 @@ pub struct AdminPatchBody {
     pub is_active: Option<bool>,
 }
 
-/// `PATCH /api/admin/users/{id}/`: change `role` and/or `is_active`. One round trip.
+/// `PATCH /api/admin/users/{id}/`: change `role` and/or `is_active`. One round trip (after the
+/// pipeline's read of the caller). Nobody changes their own role or active flag: an admin whose
+/// token outlived a demotion could otherwise promote themselves back.
 pub async fn update_user(app: &'static App, req: Request) -> http::Result<Response> {
     let id = path_param(&req, "id")?.to_string();
     let body: AdminPatchBody = json_body(&req)?;
+    if id == principal(&req)?.user_id && (body.role.is_some() || body.is_active.is_some()) {
+        return Err(ApiError::forbidden("own_access", "Nobody may change their own role or active flag."));
+    }
     let role = body.role.as_deref().map(|r| parse_role("role", r)).transpose()?;
     let user = service::admin_update(app, &id, AdminChanges { role, is_active: body.is_active }).await?;
     http::ok(&UserView::from(&user))

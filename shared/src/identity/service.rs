@@ -300,7 +300,7 @@ fn sign_pair(app: &App, tokens: &Tokens, user: &User, family: &str) -> Result<To
         exp: now + tokens.access_ttl_secs,
         iat: now,
         fam: None,
-        generation: None,
+        generation: Some(user.token_generation),
     })?;
     let refresh = tokens.sign(&Claims {
         jti: new_id(),

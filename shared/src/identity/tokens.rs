@@ -10,6 +10,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use futures::future::BoxFuture;
+
+use crate::App;
 use crate::platform::clock::Clock;
 use crate::platform::config::Config;
 use crate::platform::http::ApiError;
@@ -111,7 +114,8 @@ impl Tokens {
     }
 }
 
-/// The platform's bearer check: a valid, unexpired access token. No store round trip.
+/// The platform's bearer check: a valid, unexpired access token (no store round trip), and for
+/// fresh routes the stored user (one GetItem).
 pub struct JwtVerifier {
     tokens: Tokens,
     clock: Clock,
@@ -129,8 +133,27 @@ impl TokenVerifier for JwtVerifier {
             .tokens
             .verify(token, ACCESS, self.clock.now_secs())
             .map_err(|_| ApiError::unauthorized("token_not_valid", "Given token not valid for any token type"))?;
-        Ok(Principal { user_id: claims.sub, role: claims.role })
+        Ok(Principal { user_id: claims.sub, role: claims.role, generation: claims.generation })
     }
+
+    fn current<'a>(&'a self, app: &'a App, principal: Principal) -> BoxFuture<'a, Result<Principal, ApiError>> {
+        Box::pin(async move {
+            let user = super::service::get_user(app, &principal.user_id).await.map_err(ApiError::from)?;
+            let Some(user) = user else { return Err(stale()) };
+            if !user.is_active {
+                return Err(ApiError::unauthorized("user_inactive", "User is inactive."));
+            }
+            // Tokens from before a password change (which bumps the generation) stop here.
+            if principal.generation.is_some_and(|g| g != user.token_generation) {
+                return Err(stale());
+            }
+            Ok(Principal { role: user.role.as_str().to_string(), ..principal })
+        })
+    }
+}
+
+fn stale() -> ApiError {
+    ApiError::unauthorized("token_not_valid", "Given token not valid for any token type")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod devices;
 pub mod http;
+pub mod id;
 pub mod lambda;
 pub mod queue;
 pub mod store;

@@ -2,18 +2,29 @@
 //! catalog's requirement; verifying tokens belongs to the identity module,
 //! which installs its [`TokenVerifier`] in the [`App`](crate::App).
 
+use futures::future::BoxFuture;
+
 use super::{ApiError, Request};
+use crate::App;
 
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: String,
     pub role: String,
+    /// The user's token generation when the token was issued (`None` in tokens from before it
+    /// was carried); a fresh check refuses a token of an older generation.
+    pub generation: Option<i64>,
 }
 
 /// Verifies an access token (the part after `Bearer `).
 pub trait TokenVerifier: Send + Sync {
+    /// The signature, type and expiry: no store round trip.
     fn verify(&self, token: &str) -> Result<Principal, ApiError>;
+
+    /// The principal as the store says it is now (one read): 401 when the user is gone,
+    /// inactive or the token's generation is outdated; the role is the stored one.
+    fn current<'a>(&'a self, app: &'a App, principal: Principal) -> BoxFuture<'a, Result<Principal, ApiError>>;
 }
 
 /// The verifier until the identity module installs one: no token is valid.
@@ -22,6 +33,10 @@ pub struct RejectAll;
 impl TokenVerifier for RejectAll {
     fn verify(&self, _token: &str) -> Result<Principal, ApiError> {
         Err(ApiError::unauthorized("token_not_valid", "Given token not valid for any token type"))
+    }
+
+    fn current<'a>(&'a self, _app: &'a App, _principal: Principal) -> BoxFuture<'a, Result<Principal, ApiError>> {
+        Box::pin(async { Err(ApiError::unauthorized("token_not_valid", "Given token not valid for any token type")) })
     }
 }
 

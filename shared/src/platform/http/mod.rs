@@ -187,9 +187,14 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
     })
 }
 
-/// A path parameter the route declares (`{name}`).
+/// A path parameter the route declares (`{name}`). One longer than any id
+/// ([`MAX_ID_LEN`](crate::platform::id::MAX_ID_LEN)) or with a control character is 404: no
+/// item has such a key, and the store must never be asked for one.
 pub fn path_param<'r>(req: &'r Request, name: &str) -> Result<&'r str> {
-    req.path_parameters_ref().and_then(|p| p.first(name)).ok_or_else(|| ApiError::not_found("not_found", "Not found."))
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .filter(|v| v.len() <= crate::platform::id::MAX_ID_LEN && !v.chars().any(char::is_control))
+        .ok_or_else(|| ApiError::not_found("not_found", "Not found."))
 }
 
 /// A query-string parameter, if present.
@@ -231,7 +236,7 @@ pub async fn dispatch(app: &'static App, function: &'static Function, req: Reque
         let mut response = if req.method() == Method::OPTIONS {
             preflight()
         } else {
-            match admit(app, function, req) {
+            match admit(app, function, req).await {
                 Err(e) => {
                     let e = match function.errors {
                         ErrorShape::Detail => e,
@@ -262,8 +267,9 @@ pub async fn dispatch(app: &'static App, function: &'static Function, req: Reque
     .await
 }
 
-/// Checks what must hold before the handler runs: body size and authentication.
-fn admit(app: &App, function: &Function, mut req: Request) -> Result<Request> {
+/// Checks what must hold before the handler runs: body size and authentication (for a fresh
+/// route, against the stored user).
+async fn admit(app: &'static App, function: &Function, mut req: Request) -> Result<Request> {
     if req.body().len() > app.config.max_body_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -273,11 +279,14 @@ fn admit(app: &App, function: &Function, mut req: Request) -> Result<Request> {
     }
     match function.auth {
         Auth::Public | Auth::Device => {}
-        Auth::Bearer { roles } => {
+        Auth::Bearer { roles, fresh } => {
             let token = auth::bearer_token(&req).ok_or_else(|| {
                 ApiError::unauthorized("not_authenticated", "Authentication credentials were not provided.")
             })?;
-            let principal = app.auth.verify(token)?;
+            let mut principal = app.auth.verify(token)?;
+            if fresh || !roles.is_empty() {
+                principal = app.auth.current(app, principal).await?;
+            }
             if !roles.is_empty() && !roles.contains(&principal.role.as_str()) {
                 return Err(ApiError::forbidden(
                     "permission_denied",
