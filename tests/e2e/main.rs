@@ -13,5 +13,6 @@ mod identity;
 mod locks;
 mod notifications;
 mod phone_and_rfid;
+mod privileges;
 mod server;
 mod stack;

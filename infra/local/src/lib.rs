@@ -15,7 +15,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming as HyperBody;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use shared::App;
 use shared::catalog::{Function, Trigger};
@@ -34,6 +34,25 @@ use tokio::task::JoinSet;
 
 /// How long a stop waits for in-flight HTTP requests before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client has to send a request's headers, from the moment it connects (and between
+/// requests on a kept-alive connection) unless `PREMISES_HTTP_HEADER_TIMEOUT_SECS` says otherwise.
+/// API Gateway closes idle and half-sent connections too; without this, 300 clients that connect
+/// and send nothing held 300 connections open for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `PREMISES_HTTP_HEADER_TIMEOUT_SECS` (1–300), or [`HEADER_READ_TIMEOUT`].
+pub fn header_read_timeout() -> anyhow::Result<Duration> {
+    match std::env::var("PREMISES_HTTP_HEADER_TIMEOUT_SECS") {
+        Err(_) => Ok(HEADER_READ_TIMEOUT),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(secs @ 1..=300) => Ok(Duration::from_secs(secs)),
+            _ => {
+                anyhow::bail!("PREMISES_HTTP_HEADER_TIMEOUT_SECS: {v:?} is not a whole number of seconds from 1 to 300")
+            }
+        },
+    }
+}
 
 /// A last adjustment of the state before anything is served.
 pub type Configure = Box<dyn FnOnce(&mut App) + Send>;
@@ -79,7 +98,7 @@ impl Stack {
             .with_context(|| format!("PREMISES_HTTP_ADDR: cannot listen on {}", app.config.http_addr))?;
         let http_addr = listener.local_addr()?;
         let router: &'static Router<'static> = Box::leak(Box::new(Router::new(options.functions)));
-        tasks.spawn(serve_http(app, router, listener, shutdown.subscribe()));
+        tasks.spawn(serve_http(app, router, listener, header_read_timeout()?, shutdown.subscribe()));
 
         let mqtt_addr = match &app.devices {
             Devices::Local(local) => {
@@ -174,9 +193,14 @@ async fn serve_http(
     app: &'static App,
     router: &'static Router<'static>,
     listener: TcpListener,
+    header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder: &'static _ = Box::leak(Box::new(builder));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -188,9 +212,15 @@ async fn serve_http(
                     }
                 };
                 let service = hyper::service::service_fn(move |req| handle(app, router, req, peer));
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    // hyper times the headers of HTTP/1, but choosing HTTP/1 or HTTP/2 waits for the
+                    // preface without a limit: a client must get that far within the same time.
+                    if !preface_within(&stream, header_timeout).await {
+                        tracing::debug!(%peer, "closed: nothing usable sent within {header_timeout:?}");
+                        return;
+                    }
+                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection closed");
                     }
@@ -203,6 +233,31 @@ async fn serve_http(
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}");
     }
+}
+
+/// Whether the client sent, within `timeout`, enough to tell HTTP/1 from HTTP/2: a byte that
+/// departs from the HTTP/2 preface, or the whole preface.
+async fn preface_within(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let wait = async {
+        let mut buf = [0u8; PREFACE.len()];
+        let mut seen = 0;
+        loop {
+            let n = match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if buf[..n] != PREFACE[..n] || n == PREFACE.len() {
+                return true;
+            }
+            if n == seen {
+                // Peek returns at once with what is buffered; wait a little for more.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            seen = n;
+        }
+    };
+    tokio::time::timeout(timeout, wait).await.unwrap_or(false)
 }
 
 /// Serves one request from the socket through the catalog function's Lambda path.
