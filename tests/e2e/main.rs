@@ -11,6 +11,7 @@ mod bank;
 mod helpers;
 mod identity;
 mod locks;
+mod long_ids;
 mod notifications;
 mod phone_and_rfid;
 mod privileges;
