@@ -187,6 +187,7 @@ async fn notify_credit(app: &App, room: &Room, payment: &Payment, balance: i64) 
             "transaction_id": payment.id, "balance": balance,
         }),
         channels: vec![Channel::Inbox, Channel::Email],
+        sealed_secret: None,
     };
     notifications::enqueue(app, &notification).await?;
     Ok(())

@@ -34,7 +34,8 @@ pub fn item(user_id: &str, n: &Notification, now: i64) -> store::Result<Item> {
         id: n.id.clone(),
         kind: n.kind.clone(),
         title: n.title.clone(),
-        body: n.body.clone(),
+        // A sealed secret never reaches the inbox: its place is marked.
+        body: super::sealed::redacted(n),
         data: n.data.clone(),
         is_read: false,
         created_at: now,

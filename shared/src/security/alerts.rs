@@ -115,6 +115,7 @@ pub async fn raise(
         body: alert.description.clone(),
         data: serde_json::json!({"alert_id": alert.id, "device_id": alert.device_id, "severity": alert.severity}),
         channels: vec![Channel::Inbox, Channel::Email],
+        sealed_secret: None,
     };
     notifications::enqueue(app, &notification).await?;
     tracing::info!(alert = %alert.id, device_id = %alert.device_id, alert_type = alert_type.as_str(), "security alert raised");
