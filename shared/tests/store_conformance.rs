@@ -925,7 +925,7 @@ async fn a_cursor_at_an_item_continues_after_it_in_both_directions(f: Fixture) {
     assert_eq!(sks(&before.items), ["item#01", "item#00"]);
     // On an index: the cursor carries the index keys too.
     for i in 0..4 {
-        let it = item("idx", &format!("item#{i:02}"), [("GSI1PK", s("owner")), ("GSI1SK", s(&format!("2024-0{i}")))]);
+        let it = item("idx", &format!("item#{i:02}"), [("GSI1PK", s("owner")), ("GSI1SK", s(format!("2024-0{i}")))]);
         f.store.put(it, None).await.unwrap();
     }
     let by_owner = Query::partition("owner").index(Index::Gsi1).descending();

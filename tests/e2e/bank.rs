@@ -697,11 +697,11 @@ async fn an_overlong_payment_id_is_404_and_an_overlong_statement_field_is_400_na
     let mut t = T::start(&backend, None).await;
     t.room("1201", None).await;
     for id in ["9".repeat(3000), "9".repeat(101)] {
-        let (status, out) = t.admin_post(&format!("/api/admin/bank/payments/{id}/assign/"), json!({"room": "1201"})).await;
+        let (status, out) =
+            t.admin_post(&format!("/api/admin/bank/payments/{id}/assign/"), json!({"room": "1201"})).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{out}");
     }
-    let (status, out) =
-        t.admin_post("/api/admin/bank/payments/12001/assign/", json!({"room": "r".repeat(3000)})).await;
+    let (status, out) = t.admin_post("/api/admin/bank/payments/12001/assign/", json!({"room": "r".repeat(3000)})).await;
     assert_eq!((status, out["field"].as_str()), (StatusCode::BAD_REQUEST, Some("room")), "{out}");
     // A camt.053 creditor reference (the variable symbol) of 300 characters.
     let long = "7".repeat(300);

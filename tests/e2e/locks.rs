@@ -700,3 +700,64 @@ async fn overlong_alert_and_notification_ids_are_404_and_overlong_notes_are_400(
         assert_eq!((status, out["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{out}");
     }
 }
+
+/// A measurement, not a check (docs/perf.md): the `logs/` page of a lock with 1,500 logged
+/// commands, through HTTP, and the store reads behind it, on each store available. Run with
+/// `cargo test -p premises-local --test e2e -- --ignored --nocapture logs_page_timing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for docs/perf.md"]
+async fn logs_page_timing_with_1500_commands() {
+    use shared::platform::store::{Query, SkCond};
+    use std::time::Instant;
+    let backends = [Some(Backend::Embedded), Backend::dynamodb()];
+    for backend in backends.into_iter().flatten() {
+        let name = if matches!(backend, Backend::Embedded) { "embedded" } else { "DynamoDB Local" };
+        let t = T::start(&backend).await;
+        let owner = t.user().await;
+        t.register(&owner, "TIMING000001").await;
+        let base = "/api/v1/devices/TIMING000001/logs/";
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let time_page = |path: String| {
+            let (t, owner) = (&t, &owner);
+            async move {
+                let mut runs = Vec::new();
+                for _ in 0..21 {
+                    let start = Instant::now();
+                    let (status, _) = t.call("GET", &path, Some(owner), None).await;
+                    runs.push(start.elapsed().as_secs_f64() * 1000.0);
+                    assert_eq!(status, StatusCode::OK);
+                }
+                runs
+            }
+        };
+        let empty = median(time_page(base.to_string()).await);
+        commands(&t, &owner, "TIMING000001", 1500).await;
+        let first = median(time_page(base.to_string()).await);
+        let (_, page) = t.call("GET", base, Some(&owner), None).await;
+        assert_eq!(page["count"], 1500);
+        let next = median(time_page(page["next"].as_str().unwrap().to_string()).await);
+        let deep = median(time_page(format!("{base}?page=50")).await);
+        // The store reads: the whole log (what logs/ read before it paged in the store) and one page.
+        let query = Query::partition("LOCK#TIMING000001").sk(SkCond::BeginsWith("LOG#".into())).descending();
+        let store = &t.stack.app.store;
+        let mut whole = Vec::new();
+        let mut one = Vec::new();
+        for _ in 0..21 {
+            let start = Instant::now();
+            let all: Vec<serde_json::Value> = store.query_all(query.clone()).await.unwrap();
+            whole.push(start.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(all.len(), 1500);
+            let start = Instant::now();
+            store.query(query.clone().limit(21)).await.unwrap();
+            one.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "| {name} | {empty:.1} | {first:.1} | {next:.1} | {deep:.1} | {:.1} | {:.1} |",
+            median(whole),
+            median(one)
+        );
+    }
+}

@@ -353,9 +353,15 @@ mod tests {
     #[test]
     fn a_credit_above_the_cap_is_out_of_range_and_the_cap_parses_with_a_clear_error() {
         assert_eq!(classify_default(&tx("10000000.00", "CZK", Some("101")), "CZK"), Ok((1_000_000_000, "101".into())));
-        assert_eq!(classify_default(&tx("10000000.01", "CZK", Some("101")), "CZK"), Err(InvalidReason::AmountOutOfRange));
+        assert_eq!(
+            classify_default(&tx("10000000.01", "CZK", Some("101")), "CZK"),
+            Err(InvalidReason::AmountOutOfRange)
+        );
         assert_eq!(classify(&tx("5.01", "CZK", Some("101")), "CZK", 500), Err(InvalidReason::AmountOutOfRange));
-        assert_eq!(classify_default(&tx("99999999999999999999", "CZK", Some("101")), "CZK"), Err(InvalidReason::BadAmount));
+        assert_eq!(
+            classify_default(&tx("99999999999999999999", "CZK", Some("101")), "CZK"),
+            Err(InvalidReason::BadAmount)
+        );
         assert_eq!(classify_default(&tx("5", "CZK", Some(&"1".repeat(65))), "CZK"), Err(InvalidReason::UnknownRoom));
         assert_eq!(parse_max_payment(None), Ok(DEFAULT_MAX_PAYMENT_CENTS));
         assert_eq!(parse_max_payment(Some(" ")), Ok(DEFAULT_MAX_PAYMENT_CENTS));

@@ -53,9 +53,12 @@ pub enum SealError {
     DoesNotOpen,
 }
 
-/// Derived keys, by key id and a digest of its secret (one derivation per key per process).
+/// Derived keys, by key id and a SHA-256 digest of its secret.
+type DerivedKeys = HashMap<(String, [u8; 32]), [u8; 32]>;
+
+/// The cipher of a JWT key (one derivation per key per process).
 fn cipher(key: &JwtKey) -> ChaCha20Poly1305 {
-    static KEYS: OnceLock<Mutex<HashMap<(String, [u8; 32]), [u8; 32]>>> = OnceLock::new();
+    static KEYS: OnceLock<Mutex<DerivedKeys>> = OnceLock::new();
     let fingerprint: [u8; 32] = Sha256::digest(key.secret.as_bytes()).into();
     let mut keys = KEYS.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let derived = keys.entry((key.kid.clone(), fingerprint)).or_insert_with(|| {

@@ -213,7 +213,10 @@ pub async fn from_store<T: DeserializeOwned>(
             (items, number > 1, more_after)
         }
         Position::After(cursor) => {
-            let page = store.query(query.after(Some(cursor.clone())).limit(limit(size))).await.map_err(bad_cursor("cursor"))?;
+            let page = store
+                .query(query.after(Some(cursor.clone())).limit(limit(size)))
+                .await
+                .map_err(bad_cursor("cursor"))?;
             let mut items = page.items;
             let more_after = items.len() > size;
             items.truncate(size);
