@@ -16,7 +16,9 @@ use base64::Engine;
 use shared::platform::clock::Clock;
 use shared::platform::store::dynamo::DynamoStore;
 use shared::platform::store::embedded::EmbeddedStore;
-use shared::platform::store::{Cond, Index, Item, Key, Query, SkCond, Store, StoreError, Update, Value, Write, n, s};
+use shared::platform::store::{
+    Cond, Index, Item, Key, Query, SkCond, Store, StoreError, Update, Value, Write, cursor_at, n, s,
+};
 
 const START_MILLIS: i64 = 1_700_000_000_000;
 
@@ -116,6 +118,7 @@ conformance!(
     pages_skip_expired_items_without_losing_live_ones,
     conditions_still_see_expired_items_until_absent_or_expired_is_used,
     a_cursor_the_store_did_not_make_is_refused,
+    a_cursor_at_an_item_continues_after_it_in_both_directions,
     malformed_queries_are_invalid,
 );
 
@@ -910,4 +913,28 @@ async fn the_embedded_store_sweeps_long_expired_items_but_conditions_see_recent_
     clock.advance_millis(shared::platform::store::embedded::SWEEP_GRACE_SECS * 1000);
     store.put(item("sweep", "a", []), Some(Cond::item_absent())).await.unwrap();
     assert_eq!(store.get(&key("sweep", "a")).await.unwrap(), Some(item("sweep", "a", [])));
+}
+
+async fn a_cursor_at_an_item_continues_after_it_in_both_directions(f: Fixture) {
+    put_numbered(&f.store, "at", 6).await;
+    let items = all(&f.store, Query::partition("at")).await;
+    let at = cursor_at(&items[2], Index::Table).expect("a table item has its keys");
+    let after = f.store.query(Query::partition("at").after(Some(at.clone())).limit(2)).await.unwrap();
+    assert_eq!(sks(&after.items), numbered(3..5));
+    let before = f.store.query(Query::partition("at").descending().after(Some(at)).limit(5)).await.unwrap();
+    assert_eq!(sks(&before.items), ["item#01", "item#00"]);
+    // On an index: the cursor carries the index keys too.
+    for i in 0..4 {
+        let it = item("idx", &format!("item#{i:02}"), [("GSI1PK", s("owner")), ("GSI1SK", s(format!("2024-0{i}")))]);
+        f.store.put(it, None).await.unwrap();
+    }
+    let by_owner = Query::partition("owner").index(Index::Gsi1).descending();
+    let items = all(&f.store, by_owner.clone()).await;
+    assert_eq!(cursor_at(&items[0], Index::Gsi2), None, "no GSI2 keys");
+    let at = cursor_at(&items[1], Index::Gsi1).unwrap();
+    let rest = f.store.query(by_owner.clone().after(Some(at.clone()))).await.unwrap();
+    assert_eq!(sks(&rest.items), ["item#01", "item#00"]);
+    let mut reverse = by_owner.after(Some(at));
+    reverse.descending = false;
+    assert_eq!(sks(&f.store.query(reverse).await.unwrap().items), ["item#03"]);
 }

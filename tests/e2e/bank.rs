@@ -25,6 +25,8 @@ crate::on_both_stores!(
     an_invalid_payment_is_assigned_to_a_room_once_and_payments_filter,
     uploads_that_are_not_statements_are_400_and_queue_nothing,
     stopping_the_stack_in_the_middle_of_an_import_loses_nothing_and_credits_nothing_twice,
+    a_payment_above_the_maximum_is_recorded_out_of_range_and_credits_nothing,
+    an_overlong_payment_id_is_404_and_an_overlong_statement_field_is_400_naming_it,
 );
 
 const ADMIN_EMAIL: &str = "bank-admin@example.com";
@@ -656,4 +658,60 @@ async fn stopping_the_stack_in_the_middle_of_an_import_loses_nothing_and_credits
         let ledger = get(server.url(&format!("/api/admin/rooms/{room}/ledger/?page_size=1"))).await;
         assert_eq!(ledger["count"], 150, "room {room}");
     }
+}
+
+async fn a_payment_above_the_maximum_is_recorded_out_of_range_and_credits_nothing(backend: Backend) {
+    let mut t = T::start(&backend, None).await;
+    t.room("1101", None).await;
+    // The default maximum is 10,000,000.00: one cent more is refused, an amount past i64 cents does not wrap.
+    let statement = fio(&[
+        (11001, "10000000.00", "CZK", Some("1101")),
+        (11002, "10000000.01", "CZK", Some("1101")),
+        (11003, "92233720368547758.07", "CZK", Some("1101")),
+        (11004, "99999999999999999999999.99", "CZK", Some("1101")),
+    ]);
+    assert_eq!(t.upload("application/json", statement).await.0, StatusCode::ACCEPTED);
+    let payments = by_id(&t.settled(4).await);
+    assert_eq!(t.balance("1101").await, 1_000_000_000);
+    assert_eq!(payments["11001"]["status"], "valid", "{:?}", payments["11001"]);
+    assert_eq!(
+        (payments["11002"]["status"].as_str(), payments["11002"]["reason"].as_str()),
+        (Some("invalid"), Some("amount_out_of_range")),
+        "{:?}",
+        payments["11002"]
+    );
+    for id in ["11003", "11004"] {
+        assert_eq!(payments[id]["status"], "invalid", "{:?}", payments[id]);
+        assert!(payments[id]["reason"] == "bad_amount" || payments[id]["reason"] == "amount_out_of_range");
+    }
+    // An out-of-range payment cannot be assigned to a room either.
+    let (status, out) = t.admin_post("/api/admin/bank/payments/11002/assign/", json!({"room": "1101"})).await;
+    assert_eq!((status, out["code"].as_str()), (StatusCode::BAD_REQUEST, Some("payment_not_assignable")), "{out}");
+    let (status, out) = t.admin_get("/api/admin/bank/payments/?reason=amount_out_of_range").await;
+    assert_eq!((status, out["count"].as_u64()), (StatusCode::OK, Some(1)), "{out}");
+    assert_eq!(t.balance("1101").await, 1_000_000_000);
+    t.check_ledgers().await;
+}
+
+async fn an_overlong_payment_id_is_404_and_an_overlong_statement_field_is_400_naming_it(backend: Backend) {
+    let mut t = T::start(&backend, None).await;
+    t.room("1201", None).await;
+    for id in ["9".repeat(3000), "9".repeat(101)] {
+        let (status, out) =
+            t.admin_post(&format!("/api/admin/bank/payments/{id}/assign/"), json!({"room": "1201"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{out}");
+    }
+    let (status, out) = t.admin_post("/api/admin/bank/payments/12001/assign/", json!({"room": "r".repeat(3000)})).await;
+    assert_eq!((status, out["field"].as_str()), (StatusCode::BAD_REQUEST, Some("room")), "{out}");
+    // A camt.053 creditor reference (the variable symbol) of 300 characters.
+    let long = "7".repeat(300);
+    let statement = camt(&[("L1", "10.00", "CZK", "CRDT", Some(long.as_str()), None)]);
+    let (status, out) = t.upload("application/xml", statement).await;
+    assert_eq!(
+        (status, out["code"].as_str(), out["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("too_long"), Some("variable_symbol")),
+        "{out}"
+    );
+    assert!(t.all("/api/admin/bank/payments/").await.is_empty(), "nothing was queued");
+    assert_eq!(t.balance("1201").await, 0);
 }

@@ -23,6 +23,8 @@ crate::on_both_stores!(
     a_provider_failing_every_try_is_retried_through_the_queue_and_delivered_once,
     a_provider_400_is_recorded_failed_not_retried_and_other_channels_still_go_out,
     ses_and_sns_deliver_through_moto,
+    an_otp_on_the_queue_and_in_its_dlq_is_sealed_while_the_sms_provider_gets_the_code,
+    a_sealed_secret_moved_to_another_message_does_not_open_and_nothing_is_sent,
 );
 
 /// The server's embedded queue, as a producer sees it.
@@ -39,6 +41,7 @@ fn notification(recipient: Recipient, channels: Vec<Channel>) -> Notification {
         body: "Front door lock battery at 15%.".into(),
         data: json!({"device_id": "lock0001", "battery": 15}),
         channels,
+        sealed_secret: None,
     }
 }
 
@@ -379,4 +382,91 @@ async fn ses_and_sns_deliver_through_moto(backend: Backend) {
     drained(&server).await;
     let d = deliveries(&client, &server, &admin, &bad.id).await;
     assert_eq!(d["email"]["status"], "failed", "{d}");
+}
+
+/// The raw bodies a reader of the queue sees (SQS console, DLQ tooling): the one OTP message, received
+/// on a clock ahead of the server's (past its visibility timeout each time) until it is dead-lettered,
+/// then from the DLQ. Returns every body read.
+async fn raw_bodies_until_dead_lettered(server: &Server) -> Vec<String> {
+    let clock = Clock::manual(Clock::System.now_millis() + 120_000);
+    let q = EmbeddedQueue::open(&server.data_dir.join("queue.sqlite"), clock.clone(), &[QUEUE]).unwrap();
+    let mut bodies = Vec::new();
+    for _ in 0..=QUEUE.max_receive_count {
+        bodies.extend(q.receive(QUEUE.name, 10).await.unwrap().into_iter().map(|m| m.body));
+        clock.advance_millis(61_000);
+    }
+    let dead = q.receive(&QUEUE.dlq_name(), 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "the message reached the DLQ");
+    bodies.extend(dead.into_iter().map(|m| m.body));
+    bodies
+}
+
+async fn an_otp_on_the_queue_and_in_its_dlq_is_sealed_while_the_sms_provider_gets_the_code(backend: Backend) {
+    // Twilio fails every try, so the message stays on the queue and ends in the DLQ.
+    let twilio = StandIn::start(&[500]).await;
+    let env = [
+        ("PREMISES_ENV", "test"),
+        ("PREMISES_SMS_PROVIDER", "twilio"),
+        ("PREMISES_TWILIO_BASE_URL", twilio.base.as_str()),
+        ("PREMISES_TWILIO_ACCOUNT_SID", "AC123"),
+        ("PREMISES_TWILIO_AUTH_TOKEN", "twilio-secret"),
+        ("PREMISES_TWILIO_FROM_NUMBER", "+15005550006"),
+    ];
+    let server = Server::start_with_env(&backend, &env).await;
+    let client = Client::new();
+    let (status, requested) =
+        post(&client, &server, "/api/v1/auth/request-otp/", json!({"phone": "+447700900124", "role": "worker"})).await;
+    assert_eq!(status, StatusCode::OK, "{requested}");
+    let tried = eventually(Duration::from_secs(20), || async { (twilio.requests().len() >= 3).then_some(()) }).await;
+    assert!(tried.is_some(), "the consumer tried Twilio three times");
+    // The provider call carries the code in clear: that is where it must arrive.
+    let sent = &twilio.requests()[0];
+    let form: Vec<(String, String)> = form_urlencoded::parse(sent.body.as_bytes()).into_owned().collect();
+    let body = form.iter().find(|(k, _)| k == "Body").map(|(_, v)| v.clone()).unwrap_or_default();
+    let code: String = body.chars().filter(char::is_ascii_digit).take(6).collect();
+    assert_eq!(code.len(), 6, "{body}");
+    assert!(body.starts_with(&format!("Your Premises code is {code}.")), "{body}");
+
+    let bodies = raw_bodies_until_dead_lettered(&server).await;
+    assert!(bodies.len() >= 2, "{bodies:?}");
+    for raw in &bodies {
+        assert!(!raw.contains(&code), "the code is readable on the queue: {raw}");
+        let message: Value = serde_json::from_str(raw).unwrap();
+        assert!(text(&message["sealed_secret"]).starts_with("v1."), "{raw}");
+        assert!(text(&message["body"]).contains("{secret}"), "{raw}");
+    }
+    // The code Twilio got is the code: it logs in.
+    let (status, session) =
+        post(&client, &server, "/api/v1/auth/verify-otp/", json!({"request_id": requested["request_id"], "otp": code}))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+}
+
+async fn a_sealed_secret_moved_to_another_message_does_not_open_and_nothing_is_sent(backend: Backend) {
+    let (twilio, telegram) = (StandIn::start(&[201]).await, StandIn::start(&[200]).await);
+    let server = with_providers(&backend, &twilio, &telegram).await;
+    let client = Client::new();
+    let admin = admin_access(&client, &server).await;
+    // Someone who can write to the queue copies a code sealed (with the server's key) for one message
+    // into a message of their own, to have it sent to their phone.
+    let keys = shared::platform::config::Config::from_vars(Vec::new()).unwrap().jwt_keys;
+    let sealed = shared::notifications::sealed::seal(&keys, &new_id(), "424242").unwrap();
+    let mut forged = notification(Recipient::Phone("+447700900126".into()), vec![Channel::Sms]);
+    forged.body = "Your code is {secret}.".into();
+    forged.sealed_secret = Some(sealed);
+    send(&server, &forged).await;
+    drained(&server).await;
+    assert!(twilio.requests().is_empty(), "nothing was sent: {:?}", twilio.requests());
+    let d = deliveries(&client, &server, &admin, &forged.id).await;
+    assert_eq!(d["sms"]["status"], "failed", "{d}");
+    assert!(text(&d["sms"]["error"]).contains("does not open"), "{d}");
+    // The same secret sealed for this very message opens and goes out.
+    let mut genuine = notification(Recipient::Phone("+447700900126".into()), vec![Channel::Sms]);
+    genuine.body = "Your code is {secret}.".into();
+    genuine.sealed_secret = Some(shared::notifications::sealed::seal(&keys, &genuine.id, "424242").unwrap());
+    send(&server, &genuine).await;
+    drained(&server).await;
+    let sms = twilio.requests();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert!(sms[0].body.contains("Your+code+is+424242."), "{}", sms[0].body);
 }

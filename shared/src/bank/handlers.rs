@@ -155,6 +155,22 @@ pub async fn upload_statement(app: &'static App, req: Request) -> http::Result<R
             ),
         ));
     }
+    for t in &transactions {
+        let texts = [
+            ("amount", Some(t.amount.as_str()), service::MAX_AMOUNT_CHARS),
+            ("currency", Some(t.currency.as_str()), service::MAX_AMOUNT_CHARS),
+            ("variable_symbol", t.vs.as_deref(), service::MAX_STATEMENT_TEXT_CHARS),
+            ("counterparty", t.counterparty.as_deref(), service::MAX_STATEMENT_TEXT_CHARS),
+            ("message", t.message.as_deref(), service::MAX_STATEMENT_TEXT_CHARS),
+        ];
+        if let Some(&(field, _, max)) = texts.iter().find(|(_, v, max)| v.is_some_and(|v| v.chars().count() > *max)) {
+            return Err(ApiError::invalid_field(
+                field,
+                "too_long",
+                format!("transaction {:?}: {field} must be at most {max} characters", t.id),
+            ));
+        }
+    }
     let queued = service::enqueue_transactions(app, transactions).await.map_err(ApiError::internal)?;
     Ok(json_response(StatusCode::ACCEPTED, &Queued { queued }))
 }
@@ -217,7 +233,7 @@ pub async fn list_payments(app: &'static App, req: Request) -> http::Result<Resp
             ApiError::invalid_field(
                 "reason",
                 "invalid",
-                "reason must be one of bad_amount, not_a_credit, wrong_currency, missing_variable_symbol, unknown_room.",
+                "reason must be one of bad_amount, amount_out_of_range, not_a_credit, wrong_currency, missing_variable_symbol, unknown_room.",
             )
         })?),
     };
@@ -279,6 +295,10 @@ pub(crate) struct AssignBody {
 /// 409 when it is credited already. Two reads in parallel and one transaction.
 pub async fn assign(app: &'static App, req: Request) -> http::Result<Response> {
     let id = path_param(&req, "id")?.to_string();
+    // No payment has an id a bank transaction id cannot be.
+    if !service::valid_transaction_id(&id) {
+        return Err(ApiError::not_found("payment_not_found", "No payment has this id."));
+    }
     let body: AssignBody = json_body(&req)?;
     let room = id_of("room", &body.room)?;
     let admin = principal(&req)?.user_id.clone();

@@ -26,6 +26,8 @@ impl PaymentStatus {
 pub enum InvalidReason {
     /// The amount is not a decimal with at most two decimals.
     BadAmount,
+    /// A credit above the largest payment accepted (`PREMISES_BANK_MAX_PAYMENT`).
+    AmountOutOfRange,
     /// Outgoing (or zero) amount.
     NotACredit,
     WrongCurrency,
@@ -38,6 +40,7 @@ impl InvalidReason {
     pub fn as_str(self) -> &'static str {
         match self {
             InvalidReason::BadAmount => "bad_amount",
+            InvalidReason::AmountOutOfRange => "amount_out_of_range",
             InvalidReason::NotACredit => "not_a_credit",
             InvalidReason::WrongCurrency => "wrong_currency",
             InvalidReason::MissingVariableSymbol => "missing_variable_symbol",
@@ -46,9 +49,16 @@ impl InvalidReason {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::BadAmount, Self::NotACredit, Self::WrongCurrency, Self::MissingVariableSymbol, Self::UnknownRoom]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            Self::BadAmount,
+            Self::AmountOutOfRange,
+            Self::NotACredit,
+            Self::WrongCurrency,
+            Self::MissingVariableSymbol,
+            Self::UnknownRoom,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 
     /// An admin may credit such a payment to a room: its money is a credit in the right currency.

@@ -33,16 +33,52 @@ pub enum Applied {
     AlreadyApplied,
 }
 
+/// The largest payment credited when `PREMISES_BANK_MAX_PAYMENT` is unset: 10,000,000.00.
+pub const DEFAULT_MAX_PAYMENT_CENTS: i64 = 1_000_000_000;
+/// Longest variable symbol that can name a room (room keys are at most 64 characters).
+pub const MAX_VARIABLE_SYMBOL_CHARS: usize = 64;
+/// Longest counterparty name or message kept from a statement (camt.053 allows 140).
+pub const MAX_STATEMENT_TEXT_CHARS: usize = 255;
+/// Longest amount and currency text kept from a statement.
+pub const MAX_AMOUNT_CHARS: usize = 40;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("PREMISES_BANK_MAX_PAYMENT must be a positive amount with at most two decimals (like 10000000.00), got {0:?}")]
+pub struct MaxPaymentError(String);
+
+/// Parses `PREMISES_BANK_MAX_PAYMENT` (in the bank currency): unset or empty is the default.
+pub fn parse_max_payment(value: Option<&str>) -> Result<i64, MaxPaymentError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_MAX_PAYMENT_CENTS),
+        Some(v) => cents(v).filter(|c| *c > 0).ok_or_else(|| MaxPaymentError(v.to_string())),
+    }
+}
+
+/// The largest payment credited, in cents: `PREMISES_BANK_MAX_PAYMENT`, read once per process.
+pub fn max_payment_cents() -> Result<i64, MaxPaymentError> {
+    static MAX: std::sync::OnceLock<Result<i64, MaxPaymentError>> = std::sync::OnceLock::new();
+    MAX.get_or_init(|| parse_max_payment(std::env::var("PREMISES_BANK_MAX_PAYMENT").ok().as_deref())).clone()
+}
+
+/// At most `max` characters of `text`.
+fn bounded(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
 /// Whether `id` can key a payment.
 pub fn valid_transaction_id(id: &str) -> bool {
     !id.is_empty() && id.chars().count() <= MAX_TRANSACTION_ID_CHARS && !id.chars().any(char::is_control)
 }
 
-/// The credit a transaction carries, or why it carries none (in this order: amount, direction, currency, VS).
-fn classify(tx: &BankTransaction, currency: &str) -> Result<(i64, String), InvalidReason> {
+/// The credit a transaction carries, or why it carries none (in this order: amount, direction, size,
+/// currency, VS).
+fn classify(tx: &BankTransaction, currency: &str, max_cents: i64) -> Result<(i64, String), InvalidReason> {
     let amount = cents(&tx.amount).ok_or(InvalidReason::BadAmount)?;
     if amount <= 0 {
         return Err(InvalidReason::NotACredit);
+    }
+    if amount > max_cents {
+        return Err(InvalidReason::AmountOutOfRange);
     }
     if !tx.currency.trim().eq_ignore_ascii_case(currency) {
         return Err(InvalidReason::WrongCurrency);
@@ -52,6 +88,9 @@ fn classify(tx: &BankTransaction, currency: &str) -> Result<(i64, String), Inval
     let vs = if vs.chars().all(|c| c.is_ascii_digit()) { vs.trim_start_matches('0') } else { vs };
     if vs.is_empty() {
         return Err(InvalidReason::MissingVariableSymbol);
+    }
+    if vs.chars().count() > MAX_VARIABLE_SYMBOL_CHARS {
+        return Err(InvalidReason::UnknownRoom);
     }
     Ok((amount, vs.to_string()))
 }
@@ -92,26 +131,29 @@ pub async fn get_payment(app: &App, id: &str) -> Result<Option<Payment>, StoreEr
 /// one transaction; a duplicate costs one more read (to re-send its notification).
 pub async fn apply_bank_transaction(app: &App, tx: &BankTransaction) -> anyhow::Result<Applied> {
     anyhow::ensure!(valid_transaction_id(&tx.id), "bank transaction id {:?} is not usable", tx.id);
+    // A misconfigured cap credits nothing: the message is retried (and dead-lettered) until it is fixed.
+    let max_cents = max_payment_cents()?;
     let currency = &app.config.bank.currency;
+    // What the bank wrote is kept, within bounds (the statement is the bank's; an item stays small).
     let mut payment = Payment {
         id: tx.id.clone(),
         status: PaymentStatus::Invalid,
         reason: None,
-        amount: tx.amount.trim().to_string(),
+        amount: bounded(tx.amount.trim(), MAX_AMOUNT_CHARS),
         amount_cents: cents(&tx.amount),
-        currency: tx.currency.trim().to_ascii_uppercase(),
-        variable_symbol: tx.vs.clone(),
+        currency: bounded(&tx.currency.trim().to_ascii_uppercase(), MAX_AMOUNT_CHARS),
+        variable_symbol: tx.vs.as_deref().map(|v| bounded(v, MAX_STATEMENT_TEXT_CHARS)),
         room: None,
         date: booking_date(tx.date.as_deref()),
-        counterparty: tx.counterparty.clone(),
-        message: tx.message.clone(),
+        counterparty: tx.counterparty.as_deref().map(|v| bounded(v, MAX_STATEMENT_TEXT_CHARS)),
+        message: tx.message.as_deref().map(|v| bounded(v, MAX_STATEMENT_TEXT_CHARS)),
         source: tx.source.clone(),
         received_at: app.clock.now_millis(),
         ledger_id: None,
         assigned_by: None,
         assigned_at: None,
     };
-    let (amount, room_key) = match classify(tx, currency) {
+    let (amount, room_key) = match classify(tx, currency, max_cents) {
         Ok(credit) => credit,
         Err(reason) => return record_invalid(app, payment, reason).await,
     };
@@ -187,6 +229,7 @@ async fn notify_credit(app: &App, room: &Room, payment: &Payment, balance: i64) 
             "transaction_id": payment.id, "balance": balance,
         }),
         channels: vec![Channel::Inbox, Channel::Email],
+        sealed_secret: None,
     };
     notifications::enqueue(app, &notification).await?;
     Ok(())
@@ -303,16 +346,42 @@ mod tests {
         }
     }
 
+    fn classify_default(tx: &BankTransaction, currency: &str) -> Result<(i64, String), InvalidReason> {
+        classify(tx, currency, DEFAULT_MAX_PAYMENT_CENTS)
+    }
+
+    #[test]
+    fn a_credit_above_the_cap_is_out_of_range_and_the_cap_parses_with_a_clear_error() {
+        assert_eq!(classify_default(&tx("10000000.00", "CZK", Some("101")), "CZK"), Ok((1_000_000_000, "101".into())));
+        assert_eq!(
+            classify_default(&tx("10000000.01", "CZK", Some("101")), "CZK"),
+            Err(InvalidReason::AmountOutOfRange)
+        );
+        assert_eq!(classify(&tx("5.01", "CZK", Some("101")), "CZK", 500), Err(InvalidReason::AmountOutOfRange));
+        assert_eq!(
+            classify_default(&tx("99999999999999999999", "CZK", Some("101")), "CZK"),
+            Err(InvalidReason::BadAmount)
+        );
+        assert_eq!(classify_default(&tx("5", "CZK", Some(&"1".repeat(65))), "CZK"), Err(InvalidReason::UnknownRoom));
+        assert_eq!(parse_max_payment(None), Ok(DEFAULT_MAX_PAYMENT_CENTS));
+        assert_eq!(parse_max_payment(Some(" ")), Ok(DEFAULT_MAX_PAYMENT_CENTS));
+        assert_eq!(parse_max_payment(Some("2500.50")), Ok(250_050));
+        for bad in ["0", "-5", "ten", "1.999", "99999999999999999999"] {
+            let err = parse_max_payment(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("PREMISES_BANK_MAX_PAYMENT") && err.contains(bad), "{err}");
+        }
+    }
+
     #[test]
     fn transactions_are_classified_in_the_documented_order() {
-        assert_eq!(classify(&tx("19.99", "CZK", Some("101")), "CZK"), Ok((1999, "101".into())));
-        assert_eq!(classify(&tx("19.99", "czk", Some("000101")), "CZK"), Ok((1999, "101".into())));
-        assert_eq!(classify(&tx("1.999", "EUR", None), "CZK"), Err(InvalidReason::BadAmount));
-        assert_eq!(classify(&tx("-5", "EUR", None), "CZK"), Err(InvalidReason::NotACredit));
-        assert_eq!(classify(&tx("0.00", "CZK", Some("101")), "CZK"), Err(InvalidReason::NotACredit));
-        assert_eq!(classify(&tx("5", "EUR", None), "CZK"), Err(InvalidReason::WrongCurrency));
-        assert_eq!(classify(&tx("5", "CZK", Some(" ")), "CZK"), Err(InvalidReason::MissingVariableSymbol));
-        assert_eq!(classify(&tx("5", "CZK", Some("000")), "CZK"), Err(InvalidReason::MissingVariableSymbol));
+        assert_eq!(classify_default(&tx("19.99", "CZK", Some("101")), "CZK"), Ok((1999, "101".into())));
+        assert_eq!(classify_default(&tx("19.99", "czk", Some("000101")), "CZK"), Ok((1999, "101".into())));
+        assert_eq!(classify_default(&tx("1.999", "EUR", None), "CZK"), Err(InvalidReason::BadAmount));
+        assert_eq!(classify_default(&tx("-5", "EUR", None), "CZK"), Err(InvalidReason::NotACredit));
+        assert_eq!(classify_default(&tx("0.00", "CZK", Some("101")), "CZK"), Err(InvalidReason::NotACredit));
+        assert_eq!(classify_default(&tx("5", "EUR", None), "CZK"), Err(InvalidReason::WrongCurrency));
+        assert_eq!(classify_default(&tx("5", "CZK", Some(" ")), "CZK"), Err(InvalidReason::MissingVariableSymbol));
+        assert_eq!(classify_default(&tx("5", "CZK", Some("000")), "CZK"), Err(InvalidReason::MissingVariableSymbol));
     }
 
     #[test]

@@ -152,15 +152,23 @@ pub async fn request(app: &App, phone: &str, role: Role) -> Result<Requested> {
         Err(e) => return Err(e.into()),
     }
 
+    // The code travels sealed: the queue, its DLQ and the delivery records never hold it in plain text.
     let notification = Notification {
         id: new_id(),
         recipient: Recipient::Phone(phone.clone()),
         kind: "otp".into(),
         title: "Your login code".into(),
-        body: format!("Your Premises code is {code}. It expires in {} minutes.", app.config.otp_ttl_secs / 60),
+        body: format!(
+            "Your Premises code is {}. It expires in {} minutes.",
+            notifications::sealed::SECRET_PLACEHOLDER,
+            app.config.otp_ttl_secs / 60
+        ),
         data: serde_json::json!({"request_id": request_id}),
         channels: vec![Channel::Sms],
-    };
+        sealed_secret: None,
+    }
+    .seal_secret(app, &code)
+    .map_err(|e| IdentityError::Internal(e.into()))?;
     notifications::enqueue(app, &notification).await.map_err(|e| IdentityError::Internal(e.into()))?;
     if app.config.env == Env::Dev {
         tracing::info!(phone = %phone, otp = %code, request_id = %request_id, "dev mode: OTP");

@@ -8,7 +8,7 @@ use crate::App;
 use crate::identity::service::get_user;
 use crate::platform::devices::Credentials;
 use crate::platform::http::auth::{Principal, principal};
-use crate::platform::http::page::{self, Page};
+use crate::platform::http::page::{self, Keyset, Page};
 use crate::platform::http::{
     self, ApiError, Request, Response, json_body, json_response, no_content, path_param, source_ip,
 };
@@ -19,6 +19,8 @@ use super::model::{AccessLogEntry, Action, BatteryReading, Lock, LockSettings};
 use super::service::{self, NewLock, iso, valid_device_id, visible_lock};
 
 const PAGE_SIZE: usize = 20;
+/// Longest firmware URL sent to a lock.
+const MAX_FIRMWARE_URL_LEN: usize = 2048;
 const MAX_PAGE_SIZE: usize = 100;
 /// Battery readings shown by `battery/`.
 const BATTERY_HISTORY: u32 = 100;
@@ -389,14 +391,19 @@ pub(crate) struct LogView {
     ip_address: Option<String>,
 }
 
-/// `GET /api/v1/devices/{id}/logs/`: the lock's access log, newest first, paginated. One get, one query.
+/// `GET /api/v1/devices/{id}/logs/`: the lock's access log, newest first, paged in the store:
+/// `{count, next, previous, results}` with `count` the lock's `log_count` and `next`/`previous`
+/// carrying cursors (`?page=N` alone works for the first 1,000 entries). One get, one query of at
+/// most `page_size + 1` entries (of `N × page_size + 1` for `?page=N`).
 pub async fn logs(app: &'static App, req: Request) -> http::Result<Response> {
-    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let keyset = Keyset::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     let l = visible_lock(app, &caller(&req)?, path_param(&req, "id")?).await?;
     let query =
         Query::partition(keys::lock_pk(&l.device_id)).sk(SkCond::BeginsWith(keys::LOG_PREFIX.into())).descending();
-    let entries: Vec<AccessLogEntry> = app.store.query_all(query).await?;
-    let views = entries
+    let count = usize::try_from(l.log_count).unwrap_or_default();
+    let entries: page::Paginated<AccessLogEntry> = page::from_store(&app.store, &req, query, &keyset, count).await?;
+    let results: Vec<LogView> = entries
+        .results
         .into_iter()
         .map(|e| LogView {
             id: e.request_id,
@@ -412,7 +419,7 @@ pub async fn logs(app: &'static App, req: Request) -> http::Result<Response> {
             ip_address: e.ip_address,
         })
         .collect();
-    page::respond(&req, views, page)
+    http::ok(&page::Paginated { count: entries.count, next: entries.next, previous: entries.previous, results })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -484,11 +491,17 @@ pub async fn firmware(app: &'static App, req: Request) -> http::Result<Response>
     let l = visible_lock(app, &caller(&req)?, path_param(&req, "id")?).await?;
     let body: FirmwareBody = json_body(&req)?;
     let url = body.firmware_url.trim();
-    if !(url.starts_with("https://") || url.starts_with("http://"))
-        || url.len() > 2048
-        || url.contains(char::is_whitespace)
+    // A lock installs what it downloads: only over TLS, from a named host.
+    let host = url.strip_prefix("https://").map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    if host.is_none_or(|h| h.is_empty() || h.starts_with(':') || h.contains('@'))
+        || url.len() > MAX_FIRMWARE_URL_LEN
+        || url.contains(|c: char| c.is_whitespace() || c.is_control())
     {
-        return Err(ApiError::invalid_field("firmware_url", "invalid", "firmware_url must be an http(s) URL."));
+        return Err(ApiError::invalid_field(
+            "firmware_url",
+            "invalid",
+            format!("firmware_url must be an https:// URL with a host, at most {MAX_FIRMWARE_URL_LEN} characters."),
+        ));
     }
     let version = check_text("version", &body.version, 32, true)?;
     let now = app.clock.now_secs();

@@ -59,6 +59,9 @@ pub struct Lock {
     pub battery_low: bool,
     #[serde(default)]
     pub settings: LockSettings,
+    /// Access log entries written (the `count` of `logs/`), added to in the transaction that writes each.
+    #[serde(default)]
+    pub log_count: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -84,6 +84,10 @@ pub async fn get_lock(app: &App, device_id: &str) -> Result<Option<Lock>, StoreE
 
 /// The lock, when the caller owns it or is an admin; 404 otherwise (another owner's lock does not exist for you).
 pub async fn visible_lock(app: &App, caller: &Principal, id: &str) -> Result<Lock> {
+    // No lock has an id of another shape: 404 before the store sees it.
+    if !valid_device_id(id) {
+        return Err(not_found());
+    }
     let lock = get_lock(app, id).await?.ok_or_else(not_found)?;
     if lock.owner_id == caller.user_id || caller.role == "admin" { Ok(lock) } else { Err(not_found()) }
 }
@@ -119,6 +123,7 @@ pub async fn register(app: &App, owner_id: &str, new: NewLock) -> Result<(Lock, 
         last_activity: None,
         battery_low: false,
         settings: LockSettings::default(),
+        log_count: 0,
         created_at: now,
         updated_at: now,
     };
@@ -232,7 +237,7 @@ pub async fn send_command(
             Write::Put { item: command_item, cond: Some(Cond::item_absent()) },
             Write::Update {
                 key: keys::lock(&lock.device_id),
-                update: Update::new().set("last_activity", n(now)),
+                update: Update::new().set("last_activity", n(now)).add("log_count", 1),
                 cond: Some(Cond::item_exists()),
             },
         ])

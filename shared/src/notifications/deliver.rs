@@ -15,7 +15,7 @@ use crate::platform::store::{self, Cond, StoreError, Update, n, s};
 
 use super::keys;
 use super::providers::{self, Outcome, Outgoing};
-use super::{Channel, Notification, Recipient};
+use super::{Channel, Notification, Recipient, sealed};
 
 /// Seconds a consumer holds a channel while it sends.
 const LEASE_SECS: i64 = 120;
@@ -107,13 +107,29 @@ pub async fn deliver(app: &App, notification: Notification, meta: MessageMeta) -
             }
             Claim::Mine => {}
         }
+        // The sealed secret is opened here, just before the provider call, and only for a provider.
+        let body = match channel {
+            Channel::Inbox => String::new(),
+            _ => match sealed::open(app, &notification) {
+                Ok(body) => body,
+                Err(e) => {
+                    tracing::warn!(notification = %notification.id, channel = name, error = %e, "sealed secret refused");
+                    record(app, &notification.id, name, &address, "failed", Some(&e.to_string()))
+                        .await
+                        .map_err(MessageError::retry)?;
+                    continue;
+                }
+            },
+        };
+        let redacted = sealed::redacted(&notification);
         let outgoing = Outgoing {
             id: &notification.id,
             channel: name,
             to: &address,
             kind: &notification.kind,
             title: &notification.title,
-            body: &notification.body,
+            body: &body,
+            redacted: &redacted,
         };
         let mut outcome = Outcome::Transient("not tried".into());
         for attempt in 0..TRIES {

@@ -8,10 +8,16 @@ use crate::App;
 use crate::platform::config::Env;
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Page};
-use crate::platform::http::{self, ApiError, Request, Response, path_param, query_param};
+use crate::platform::http::{self, ApiError, Request, Response, query_param};
+use crate::platform::id::path_id;
 use crate::platform::store::{self, Cond, Index, Item, Query, SkCond, StoreError, Update, Write, s};
 
 use super::{Notification, keys};
+
+crate::bounded_id!(
+    /// A notification's id (a UUIDv7; producers' ids are at most 100 characters).
+    pub NotificationId, max = 100
+);
 
 /// An inbox item as stored and shown.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -34,7 +40,8 @@ pub fn item(user_id: &str, n: &Notification, now: i64) -> store::Result<Item> {
         id: n.id.clone(),
         kind: n.kind.clone(),
         title: n.title.clone(),
-        body: n.body.clone(),
+        // A sealed secret never reaches the inbox: its place is marked.
+        body: super::sealed::redacted(n),
         data: n.data.clone(),
         is_read: false,
         created_at: now,
@@ -93,9 +100,9 @@ fn mark_read(now: i64) -> Update {
 /// `POST /api/v1/notifications/{id}/read/`: the item, read. Another user's id is 404. One conditional update.
 pub async fn read(app: &'static App, req: Request) -> http::Result<Response> {
     let user = principal(&req)?.user_id.clone();
-    let id = path_param(&req, "id")?;
+    let id = path_id::<NotificationId>(&req, "id")?;
     let now = app.clock.now_secs();
-    match app.store.update(&keys::inbox(&user, id), mark_read(now), Some(Cond::item_exists())).await {
+    match app.store.update(&keys::inbox(&user, &id), mark_read(now), Some(Cond::item_exists())).await {
         Ok(item) => http::ok(&store::from_item::<InboxItem>(item)?),
         Err(StoreError::ConditionFailed) => Err(ApiError::not_found("notification_not_found", "No such notification.")),
         Err(e) => Err(e.into()),
@@ -194,7 +201,7 @@ pub(crate) struct Deliveries {
 
 /// `GET /api/admin/notifications/{id}/` (admin): what became of each channel of a notification. One query.
 pub async fn deliveries(app: &'static App, req: Request) -> http::Result<Response> {
-    let id = path_param(&req, "id")?.to_string();
+    let id = path_id::<NotificationId>(&req, "id")?.into_string();
     let prefix = keys::delivery(&id, "");
     let page = app.store.query(Query::partition(prefix.pk).sk(SkCond::BeginsWith(prefix.sk))).await?;
     let mut deliveries = Vec::new();

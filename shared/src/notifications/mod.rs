@@ -4,12 +4,14 @@
 //! enqueue a [`Notification`]; the consumer ([`deliver`]) delivers it on each
 //! of its channels through [`providers`]. The notification id makes delivery
 //! idempotent, so a message the queue delivers twice reaches its recipient
-//! once. [`inbox`] serves the in-app inbox and the dev outbox.
+//! once. [`inbox`] serves the in-app inbox and the dev outbox. A secret (an OTP
+//! code) travels [`sealed`]: never in plain text on the queue or its DLQ.
 
 pub mod deliver;
 pub mod inbox;
 pub mod keys;
 pub mod providers;
+pub mod sealed;
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +53,10 @@ pub struct Notification {
     #[serde(default)]
     pub data: serde_json::Value,
     pub channels: Vec<Channel>,
+    /// The secret part of `body` (an OTP code), sealed ([`sealed`]): the body holds
+    /// [`sealed::SECRET_PLACEHOLDER`] in its place, and only the provider call sees it opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_secret: Option<String>,
 }
 
 /// Puts the notification on the queue. One queue send.

@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 use crate::App;
-use crate::platform::config::{EmailProvider, SmsProvider, TelegramProvider};
+use crate::platform::config::{EmailProvider, Env, SmsProvider, TelegramProvider};
 use crate::platform::store::{n, s};
 
 use super::keys;
@@ -63,23 +63,28 @@ pub struct Outgoing<'a> {
     pub to: &'a str,
     pub kind: &'a str,
     pub title: &'a str,
+    /// The body with a secret opened ([`super::sealed`]): only for the provider call.
     pub body: &'a str,
+    /// The body with the secret's place marked: what the outbox stores outside dev mode.
+    pub redacted: &'a str,
 }
 
 /// How long the dev outbox keeps a message.
 const OUTBOX_TTL_SECS: i64 = 7 * 24 * 3600;
 
-/// The dev outbox (`GET /api/dev/outbox/`): idempotent per message and channel.
+/// The dev outbox (`GET /api/dev/outbox/`): idempotent per message and channel. Only in dev mode
+/// does it store (and log) a secret opened; elsewhere it keeps the body with the secret's place marked.
 async fn outbox(app: &App, m: &Outgoing<'_>) -> Outcome {
     let now = app.clock.now_secs();
+    let body = if app.config.env == Env::Dev { m.body } else { m.redacted };
     let mut item = keys::outbox(m.id, m.channel).to_item();
-    for (k, v) in [("channel", m.channel), ("to", m.to), ("kind", m.kind), ("title", m.title), ("body", m.body)] {
+    for (k, v) in [("channel", m.channel), ("to", m.to), ("kind", m.kind), ("title", m.title), ("body", body)] {
         item.insert(k.into(), s(v));
     }
     item.insert("type".into(), s("outbox"));
     item.insert("created_at".into(), n(now));
     item.insert("expires_at".into(), n(now + OUTBOX_TTL_SECS));
-    tracing::info!(channel = m.channel, to = m.to, kind = m.kind, "dev outbox: {}", m.body);
+    tracing::info!(channel = m.channel, to = m.to, kind = m.kind, "dev outbox: {}", body);
     match app.store.put(item, None).await {
         Ok(()) => Outcome::Sent,
         Err(e) => Outcome::Transient(format!("outbox write failed: {e}")),

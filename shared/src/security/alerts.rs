@@ -12,11 +12,19 @@ use crate::notifications::{self, Channel, Notification, Recipient};
 use crate::platform::clock::{UtcDateTime, new_id};
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Page};
-use crate::platform::http::{self, ApiError, Request, Response, json_body, path_param};
+use crate::platform::http::{self, ApiError, Request, Response, json_body};
+use crate::platform::id::{bounded_text, path_id};
 use crate::platform::store::{self, Cond, Index, Item, Query, StoreError, Update, n, s};
 
 const PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
+/// Longest resolution note kept.
+pub const MAX_NOTES_CHARS: usize = 2000;
+
+crate::bounded_id!(
+    /// An alert's id (a UUIDv7).
+    pub AlertId, max = 64
+);
 
 /// An alert: `ALERT#<id>` / `ALERT`; GSI1 `ALERTS#<owner>` / `<created ms>#<id>` (the owner's),
 /// GSI2 `ALERTS` / the same (every alert, for admins).
@@ -115,6 +123,7 @@ pub async fn raise(
         body: alert.description.clone(),
         data: serde_json::json!({"alert_id": alert.id, "device_id": alert.device_id, "severity": alert.severity}),
         channels: vec![Channel::Inbox, Channel::Email],
+        sealed_secret: None,
     };
     notifications::enqueue(app, &notification).await?;
     tracing::info!(alert = %alert.id, device_id = %alert.device_id, alert_type = alert_type.as_str(), "security alert raised");
@@ -223,10 +232,11 @@ fn not_found() -> ApiError {
 /// resolved_at}`; someone else's alert is 404, a resolved one 409. Two gets (alert, resolver) and one
 /// conditional update.
 pub async fn resolve(app: &'static App, req: Request) -> http::Result<Response> {
-    let id = path_param(&req, "id")?.to_string();
+    let id = path_id::<AlertId>(&req, "id")?.into_string();
     let body: ResolveBody =
         if req.body().as_ref().iter().all(u8::is_ascii_whitespace) { ResolveBody::default() } else { json_body(&req)? };
-    let notes: String = body.notes.trim().chars().take(2000).collect();
+    let notes = body.notes.trim().to_string();
+    bounded_text("notes", &notes, MAX_NOTES_CHARS)?;
     let caller = principal(&req)?.clone();
     let (alert, user) = tokio::try_join!(async { app.store.get(&key(&id)).await.map_err(ApiError::from) }, async {
         get_user(app, &caller.user_id).await.map_err(ApiError::from)

@@ -466,6 +466,21 @@ pub fn is_expired(item: &HashMap<String, Value>, now_secs: i64) -> bool {
     }
 }
 
+/// The cursor that continues a query of `index` right after `item` (an item that query returned),
+/// in either direction: what a page that stops at `item` hands on. `None` when the item lacks the
+/// index's key attributes.
+pub fn cursor_at(item: &Item, index: Index) -> Option<String> {
+    let (index_pk, index_sk, _) = index.attributes();
+    let mut key = HashMap::new();
+    for name in [TABLE.pk, TABLE.sk, index_pk, index_sk] {
+        match item.get(name) {
+            Some(Value::S(v)) => key.insert(name.to_string(), Value::S(v.clone())),
+            _ => return None,
+        };
+    }
+    Some(encode_cursor(&key))
+}
+
 /// A query cursor, shared by both stores: the last evaluated key (table keys,
 /// plus the index keys for an index query) as DynamoDB JSON, base64url
 /// without padding. It is what DynamoDB calls `LastEvaluatedKey`.
