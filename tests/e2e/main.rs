@@ -11,6 +11,7 @@ mod bank;
 mod helpers;
 mod identity;
 mod locks;
+mod mqtt_policy;
 mod notifications;
 mod phone_and_rfid;
 mod server;
