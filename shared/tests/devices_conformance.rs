@@ -100,12 +100,22 @@ async fn connect_with_keep_alive(
     login: Option<(&str, &str)>,
     keep_alive: Duration,
 ) -> Result<Client, ConnectionError> {
+    let mut options = client_options(broker, client_id, login);
+    options.set_keep_alive(keep_alive);
+    connect_with(options).await
+}
+
+fn client_options(broker: &BrokerHandle, client_id: &str, login: Option<(&str, &str)>) -> rumqttc::MqttOptions {
     let addr = broker.local_addr();
     let mut options = rumqttc::MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
-    options.set_keep_alive(keep_alive);
+    options.set_keep_alive(Duration::from_secs(5));
     if let Some((username, password)) = login {
         options.set_credentials(username, password);
     }
+    options
+}
+
+async fn connect_with(options: rumqttc::MqttOptions) -> Result<Client, ConnectionError> {
     let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 16);
     loop {
         match timeout(WAIT, eventloop.poll()).await.expect("no CONNACK in time")? {
@@ -143,8 +153,22 @@ impl Client {
         assert_eq!(codes, vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
     }
 
+    /// One SUBSCRIBE with all of `filters`; the SUBACK's codes.
+    async fn subscribe_many(&mut self, filters: &[&str]) -> Vec<rumqttc::SubscribeReasonCode> {
+        let filters = filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.to_string(), QoS::AtLeastOnce));
+        self.client.subscribe_many(filters).await.unwrap();
+        timeout(WAIT, self.subacks.recv()).await.expect("no SUBACK in time").unwrap()
+    }
+
     async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
         self.client.publish(topic, QoS::AtLeastOnce, false, payload).await.unwrap();
+    }
+
+    /// Waits until the broker closed the connection (messages before that are ignored).
+    async fn closed(&mut self) {
+        timeout(WAIT, async { while self.messages.recv().await.is_some() {} })
+            .await
+            .expect("the broker did not close the connection");
     }
 
     async fn next(&mut self) -> Received {
@@ -401,8 +425,8 @@ async fn provisioned_credentials_are_accepted_and_a_wrong_password_is_refused() 
     assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
 
     let mut device = connect(&local.broker, "lock-1", Some(("lock-1", &password))).await.unwrap();
-    device.subscribe("commands/lock-1").await;
-    local.devices.publish("commands/lock-1", b"{}").await.unwrap();
+    device.subscribe("smartlock/lock-1/command").await;
+    local.devices.publish("smartlock/lock-1/command", b"{}").await.unwrap();
     device.next().await;
 
     let result = connect(&local.broker, "lock-1", Some(("lock-1", "wrong-password"))).await;
@@ -575,6 +599,212 @@ async fn invalid_thing_names_and_desired_states_are_invalid() {
     assert!(matches!(err, DevicesError::Invalid(_)), "{err:?}");
     let err = local.devices.provision("$aws").await.unwrap_err();
     assert!(matches!(err, DevicesError::Invalid(_)), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------
+// The device policy (template.yaml's, as AWS IoT applies it)
+
+/// Provisions `thing` and connects as it.
+async fn device(local: &Local, thing: &str) -> Client {
+    let password = local.devices.provision(thing).await.unwrap().password.unwrap();
+    connect(&local.broker, thing, Some((thing, &password))).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_device_subscribing_beyond_its_own_topics_gets_failure_codes_and_none_of_their_messages() {
+    use rumqttc::SubscribeReasonCode::{Failure, Success};
+    let local = local(false).await;
+    let mut b = device(&local, "lock-b").await;
+    let filters = [
+        "smartlock/lock-b/#",
+        "smartlock/lock-a/command",
+        "smartlock/+/command",
+        "#",
+        "+/lock-a/#",
+        "$aws/things/lock-a/shadow/#",
+        "$aws/things/+/shadow/update/delta",
+        "$aws/events/#",
+        "$share/g/smartlock/lock-a/command",
+        "appliance/+/reply",
+        "$aws/things/lock-b/shadow/update/delta",
+    ];
+    let codes = b.subscribe_many(&filters).await;
+    let ok = Success(QoS::AtLeastOnce);
+    assert_eq!(codes, [ok, Failure, Failure, Failure, Failure, Failure, Failure, Failure, Failure, Failure, ok]);
+
+    for topic in ["smartlock/lock-a/command", "appliance/lock-a/reply", "smartlock/lock-b/command"] {
+        local.devices.publish(topic, b"{}").await.unwrap();
+    }
+    local.devices.update_desired("lock-a", json!({"lock": "open"})).await.unwrap();
+    local.devices.update_desired("lock-b", json!({"lock": "open"})).await.unwrap();
+    assert_eq!(b.next().await.topic, "smartlock/lock-b/command");
+    assert_eq!(b.next().await.topic, "$aws/things/lock-b/shadow/update/delta");
+    b.nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_device_publishing_to_another_things_topics_is_disconnected_and_nothing_is_delivered() {
+    let local = local(false).await;
+    let watched = ["smartlock/+/+".to_string(), "$aws/things/+/shadow/update".to_string()];
+    let mut rx = local.broker.subscribe(&watched).await.unwrap();
+    for topic in [
+        "smartlock/lock-a/response",
+        "smartlock/lock-a/status",
+        "$aws/things/lock-a/shadow/update",
+        "$aws/events/presence/disconnected/lock-a",
+    ] {
+        let mut b = device(&local, "lock-b").await;
+        b.publish(topic, r#"{"request_id":"r","success":true}"#).await;
+        b.closed().await;
+    }
+    // Retained messages need iot:RetainPublish, which the policy does not grant.
+    let mut b = device(&local, "lock-b").await;
+    b.client.publish("smartlock/lock-b/status", QoS::AtLeastOnce, true, "{}").await.unwrap();
+    b.closed().await;
+    assert!(timeout(QUIET, rx.recv()).await.is_err(), "nothing reached the service");
+    // Its own topics still work.
+    let b = device(&local, "lock-b").await;
+    b.publish("smartlock/lock-b/status", "{}").await;
+    assert_eq!(next_incoming(&mut rx).await.topic, "smartlock/lock-b/status");
+}
+
+#[tokio::test]
+async fn a_device_does_not_receive_other_things_messages_through_a_session_it_inherited() {
+    // In dev mode an anonymous client subscribes to everything in a persistent
+    // session under a client id that later becomes a thing's.
+    let local = local(true).await;
+    let mut options = client_options(&local.broker, "lock-c", None);
+    options.set_clean_session(false);
+    let mut spy = connect_with(options).await.unwrap();
+    spy.subscribe("#").await;
+    spy.client.disconnect().await.unwrap();
+    spy.closed().await;
+
+    let password = local.devices.provision("lock-c").await.unwrap().password.unwrap();
+    let mut options = client_options(&local.broker, "lock-c", Some(("lock-c", &password)));
+    options.set_clean_session(false);
+    let mut c = connect_with(options).await.unwrap();
+    local.devices.publish("smartlock/lock-a/command", br#"{"pin":"1234"}"#).await.unwrap();
+    local.devices.publish("smartlock/lock-c/command", b"{}").await.unwrap();
+    assert_eq!(c.next().await.topic, "smartlock/lock-c/command");
+    c.nothing_more().await;
+}
+
+#[tokio::test]
+async fn no_client_forges_a_lifecycle_event() {
+    let local = local(true).await;
+    let mut rx = local.broker.subscribe(&["$aws/events/presence/+/+".to_string()]).await.unwrap();
+    let mut forger = anonymous(&local.broker, "forger").await;
+    assert_eq!(next_incoming(&mut rx).await.topic, "$aws/events/presence/connected/forger");
+    forger.publish("$aws/events/presence/disconnected/lock-a", "{}").await;
+    forger.closed().await;
+    // Only the broker's own event of the forger leaving arrives.
+    assert_eq!(next_incoming(&mut rx).await.topic, "$aws/events/presence/disconnected/forger");
+    assert!(timeout(QUIET, rx.recv()).await.is_err());
+    // Nor through a will.
+    let mut options = client_options(&local.broker, "forger-2", None);
+    options.set_last_will(rumqttc::LastWill::new(
+        "$aws/events/presence/disconnected/lock-a",
+        "{}",
+        QoS::AtLeastOnce,
+        false,
+    ));
+    assert_eq!(refusal(connect_with(options).await), ConnectReturnCode::NotAuthorized);
+}
+
+#[tokio::test]
+async fn a_device_with_a_will_on_another_things_topic_is_refused() {
+    let local = local(false).await;
+    let password = local.devices.provision("lock-a").await.unwrap().password.unwrap();
+    let mut options = client_options(&local.broker, "lock-a", Some(("lock-a", &password)));
+    options.set_last_will(rumqttc::LastWill::new("smartlock/lock-b/status", "{}", QoS::AtLeastOnce, false));
+    assert_eq!(refusal(connect_with(options).await), ConnectReturnCode::NotAuthorized);
+    let mut options = client_options(&local.broker, "lock-a", Some(("lock-a", &password)));
+    options.set_last_will(rumqttc::LastWill::new("smartlock/lock-a/status", "{}", QoS::AtLeastOnce, false));
+    connect_with(options).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_anonymous_client_cannot_take_over_a_devices_client_id_even_when_anonymous_clients_are_allowed() {
+    let local = local(true).await;
+    let mut a = device(&local, "lock-a").await;
+    a.subscribe("smartlock/lock-a/command").await;
+    assert_eq!(refusal(connect(&local.broker, "lock-a", None).await), ConnectReturnCode::NotAuthorized);
+    let b_password = local.devices.provision("lock-b").await.unwrap().password.unwrap();
+    let result = connect(&local.broker, "lock-a", Some(("lock-b", &b_password))).await;
+    assert_eq!(refusal(result), ConnectReturnCode::NotAuthorized);
+    // The device is still connected.
+    local.devices.publish("smartlock/lock-a/command", b"{}").await.unwrap();
+    assert_eq!(a.next().await.topic, "smartlock/lock-a/command");
+}
+
+#[tokio::test]
+async fn an_mqtt5_device_is_not_authorized_beyond_its_topics_and_its_topic_aliases_still_work() {
+    use rumqttc::v5::mqttbytes::QoS as QoS5;
+    use rumqttc::v5::mqttbytes::v5::{Packet as Packet5, PublishProperties, SubscribeReasonCode as Code5};
+
+    let local = local(false).await;
+    let mut rx = local.broker.subscribe(&["smartlock/+/status".to_string()]).await.unwrap();
+    let password = local.devices.provision("lock-5").await.unwrap().password.unwrap();
+    let addr = local.broker.local_addr();
+    let mut options = rumqttc::v5::MqttOptions::new("lock-5", addr.ip().to_string(), addr.port());
+    options.set_credentials("lock-5", password);
+    let (client, mut eventloop) = rumqttc::v5::AsyncClient::new(options, 16);
+    let filters = ["smartlock/lock-5/#", "smartlock/+/command"]
+        .map(|f| rumqttc::v5::mqttbytes::v5::Filter::new(f, QoS5::AtLeastOnce));
+    client.subscribe_many(filters).await.unwrap();
+    let codes = loop {
+        if let rumqttc::v5::Event::Incoming(Packet5::SubAck(ack)) =
+            timeout(WAIT, eventloop.poll()).await.expect("no SUBACK in time").unwrap()
+        {
+            break ack.return_codes;
+        }
+    };
+    assert_eq!(codes, [Code5::Success(QoS5::AtLeastOnce), Code5::NotAuthorized]);
+
+    // A topic alias set on an own topic, then used.
+    let alias = PublishProperties { topic_alias: Some(1), ..PublishProperties::default() };
+    client
+        .publish_with_properties("smartlock/lock-5/status", QoS5::AtLeastOnce, false, "1", alias.clone())
+        .await
+        .unwrap();
+    client.publish_with_properties("", QoS5::AtLeastOnce, false, "2", alias).await.unwrap();
+    let poll = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    for payload in ["1", "2"] {
+        let message = next_incoming(&mut rx).await;
+        assert_eq!((message.topic.as_str(), &message.payload[..]), ("smartlock/lock-5/status", payload.as_bytes()));
+    }
+    // Another thing's topic closes the connection, as with MQTT 3.1.1.
+    client.publish("smartlock/lock-6/status", QoS5::AtLeastOnce, false, "3").await.unwrap();
+    timeout(WAIT, poll).await.expect("the broker did not close the connection").unwrap();
+    assert!(timeout(QUIET, rx.recv()).await.is_err());
+}
+
+#[tokio::test]
+async fn an_mqtt5_publish_with_properties_reaches_mqtt311_subscribers_without_taking_the_broker_down() {
+    use rumqttc::v5::mqttbytes::QoS as QoS5;
+    use rumqttc::v5::mqttbytes::v5::PublishProperties;
+
+    let local = local(true).await;
+    let mut listener = anonymous(&local.broker, "v4-listener").await;
+    listener.subscribe("props/topic").await;
+    let addr = local.broker.local_addr();
+    let options = rumqttc::v5::MqttOptions::new("v5-props", addr.ip().to_string(), addr.port());
+    let (client, mut eventloop) = rumqttc::v5::AsyncClient::new(options, 16);
+    let properties = PublishProperties {
+        user_properties: vec![("k".to_string(), "v".to_string())],
+        content_type: Some("application/json".to_string()),
+        response_topic: Some("props/reply".to_string()),
+        ..PublishProperties::default()
+    };
+    client.publish_with_properties("props/topic", QoS5::AtLeastOnce, false, "1", properties).await.unwrap();
+    let poll = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    assert_eq!(&listener.next().await.payload[..], b"1");
+    // The broker still serves MQTT 3.1.1 clients.
+    local.devices.publish("props/topic", b"2").await.unwrap();
+    assert_eq!(&listener.next().await.payload[..], b"2");
+    anonymous(&local.broker, "v4-late").await;
+    poll.abort();
 }
 
 // ---------------------------------------------------------------------------

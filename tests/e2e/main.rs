@@ -12,6 +12,7 @@ mod helpers;
 mod identity;
 mod locks;
 mod long_ids;
+mod mqtt_policy;
 mod notifications;
 mod phone_and_rfid;
 mod privileges;

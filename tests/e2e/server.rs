@@ -83,7 +83,8 @@ async fn bodies_over_the_limit_are_refused_with_413(backend: Backend) {
 }
 
 async fn an_mqtt_client_can_connect_subscribe_and_publish(backend: Backend) {
-    let server = Server::start(&backend).await;
+    // An anonymous client, as with `mosquitto_sub`: the documented dev switch.
+    let server = Server::start_with_env(&backend, &[("PREMISES_MQTT_ALLOW_ANONYMOUS", "true")]).await;
     let mut options = MqttOptions::new(crate::helpers::unique("client"), "127.0.0.1", server.mqtt.port());
     options.set_keep_alive(Duration::from_secs(5));
     let (client, mut events) = AsyncClient::new(options, 16);

@@ -183,6 +183,8 @@ struct TestStack {
 
 async fn start(backend: &Backend, dir: std::path::PathBuf, table: &str) -> TestStack {
     let mut config = Config::for_tests(dir);
+    // The test clients publish on the test catalog's topics without credentials: the dev switch.
+    config.mqtt_allow_anonymous = true;
     let mut sdk = None;
     if let Backend::Dynamodb(endpoint) = backend {
         config.store = StoreBackend::Dynamodb;

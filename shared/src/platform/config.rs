@@ -62,7 +62,8 @@ pub struct Config {
     /// SQS queue URLs by logical queue name, from `PREMISES_QUEUE_URL_<NAME>`
     /// (name upper-cased, `-` as `_`).
     pub queue_urls: HashMap<String, String>,
-    /// Local broker: accept clients without credentials (`PREMISES_MQTT_ALLOW_ANONYMOUS`, default true).
+    /// Local broker: accept clients without credentials, with access to every
+    /// topic (`PREMISES_MQTT_ALLOW_ANONYMOUS`, default false; a dev switch, refused in prod).
     pub mqtt_allow_anonymous: bool,
     /// AWS IoT data endpoint (`PREMISES_IOT_ENDPOINT`); looked up with DescribeEndpoint when unset.
     pub iot_endpoint: Option<String>,
@@ -187,8 +188,14 @@ impl std::fmt::Debug for JwtKey {
     }
 }
 
-/// The key dev and test use when `PREMISES_JWT_KEYS` is unset; never accepted in prod.
+/// The key dev and test use when `PREMISES_JWT_KEYS` is unset; published
+/// (it is in the source), so never accepted in prod, not even when set explicitly.
 const DEV_JWT_KEYS: &str = "dev:premises-development-key-not-for-production-use";
+
+/// The secret of [`DEV_JWT_KEYS`].
+fn dev_jwt_secret() -> &'static str {
+    DEV_JWT_KEYS.split_once(':').map_or(DEV_JWT_KEYS, |(_, secret)| secret)
+}
 
 /// Shortest secret `PREMISES_JWT_KEYS` accepts (HS256 wants at least 256 bits).
 const MIN_JWT_SECRET_LEN: usize = 32;
@@ -308,7 +315,7 @@ impl Config {
         let notify = notify_config(&get, env)?;
         let bank = bank_config(&get)?;
 
-        Ok(Config {
+        let config = Config {
             env,
             in_lambda,
             store,
@@ -335,7 +342,7 @@ impl Config {
             queue_urls,
             mqtt_allow_anonymous: parse_bool(
                 "PREMISES_MQTT_ALLOW_ANONYMOUS",
-                get("PREMISES_MQTT_ALLOW_ANONYMOUS").unwrap_or("true"),
+                get("PREMISES_MQTT_ALLOW_ANONYMOUS").unwrap_or("false"),
             )?,
             iot_endpoint: get("PREMISES_IOT_ENDPOINT").map(str::to_string),
             iot_policy: get("PREMISES_IOT_POLICY").unwrap_or("premises-device").to_string(),
@@ -350,7 +357,106 @@ impl Config {
             command_timeout_secs,
             notify,
             bank,
-        })
+        };
+        config.refuse_unsafe_in_prod()?;
+        Ok(config)
+    }
+
+    /// Prod refuses what publishes secrets or lets anyone in: the dev JWT key,
+    /// the `log` notification providers (they log OTP codes), anonymous MQTT.
+    fn refuse_unsafe_in_prod(&self) -> Result<(), ConfigError> {
+        if self.env != Env::Prod {
+            return Ok(());
+        }
+        if self.uses_dev_jwt_key() {
+            return Err(invalid(
+                "PREMISES_JWT_KEYS",
+                "<redacted>",
+                "holds the published dev key, with which anyone can sign tokens; refused in prod",
+            ));
+        }
+        let logs_codes = "writes messages, login codes included, to the log and the dev outbox; refused in prod";
+        if self.notify.email == EmailProvider::Log {
+            return Err(invalid("PREMISES_EMAIL_PROVIDER", "log", &format!("`log` {logs_codes} (use ses)")));
+        }
+        if self.notify.sms == SmsProvider::Log {
+            return Err(invalid("PREMISES_SMS_PROVIDER", "log", &format!("`log` {logs_codes} (use sns or twilio)")));
+        }
+        if self.notify.telegram == TelegramProvider::Log {
+            return Err(invalid("PREMISES_TELEGRAM_PROVIDER", "log", &format!("`log` {logs_codes} (use bot or off)")));
+        }
+        if self.mqtt_allow_anonymous {
+            return Err(invalid(
+                "PREMISES_MQTT_ALLOW_ANONYMOUS",
+                "true",
+                "lets any client read and publish every device topic; refused in prod",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the published dev key is among the JWT keys.
+    pub fn uses_dev_jwt_key(&self) -> bool {
+        self.jwt_keys.iter().any(|k| k.secret == dev_jwt_secret())
+    }
+
+    /// What this dev or test configuration gives away to anyone who can reach a
+    /// listener bound beyond loopback (HTTP, or the local MQTT broker): one
+    /// message each, for the local stack to log loudly at start. Empty in prod
+    /// and when every listener is on loopback.
+    pub fn dev_exposure_warnings(&self) -> Vec<String> {
+        if self.env == Env::Prod {
+            return Vec::new();
+        }
+        let http_exposed = !self.http_addr.ip().is_loopback();
+        let mqtt_exposed = self.devices == DevicesBackend::Local && !self.mqtt_addr.ip().is_loopback();
+        if !http_exposed && !mqtt_exposed {
+            return Vec::new();
+        }
+        let mut warnings = Vec::new();
+        if http_exposed {
+            let env = if self.env == Env::Dev { "dev" } else { "test" };
+            warnings.push(format!(
+                "PREMISES_HTTP_ADDR={} is reachable beyond this machine while PREMISES_ENV={env}",
+                self.http_addr
+            ));
+            if self.env == Env::Dev {
+                warnings.push(
+                    "PREMISES_ENV=dev: phone login codes are returned in the API response (dev_otp) and every \
+                     message sent is served at GET /api/dev/outbox/"
+                        .to_string(),
+                );
+            }
+            let logged: Vec<&str> = [
+                ("PREMISES_EMAIL_PROVIDER=log", self.notify.email == EmailProvider::Log),
+                ("PREMISES_SMS_PROVIDER=log", self.notify.sms == SmsProvider::Log),
+                ("PREMISES_TELEGRAM_PROVIDER=log", self.notify.telegram == TelegramProvider::Log),
+            ]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect();
+            if !logged.is_empty() {
+                warnings.push(format!(
+                    "{}: messages, login codes included, are written to the log instead of being sent",
+                    logged.join(", ")
+                ));
+            }
+            if self.uses_dev_jwt_key() {
+                warnings.push(
+                    "PREMISES_JWT_KEYS: the published dev key signs and verifies tokens, so anyone can forge \
+                     an admin's token"
+                        .to_string(),
+                );
+            }
+        }
+        if mqtt_exposed && self.mqtt_allow_anonymous {
+            warnings.push(format!(
+                "PREMISES_MQTT_ALLOW_ANONYMOUS=true: any client reaching {} may read and publish every device \
+                 topic (lock PINs, appliance tokens)",
+                self.mqtt_addr
+            ));
+        }
+        warnings
     }
 
     /// A configuration for tests: embedded engines under `data_dir`, ephemeral ports.
@@ -551,6 +657,121 @@ mod tests {
     fn an_admin_email_without_a_password_names_the_missing_variable() {
         let err = Config::from_vars(vars(&[("PREMISES_ADMIN_EMAIL", "a@example.com")])).unwrap_err().to_string();
         assert!(err.starts_with("PREMISES_ADMIN_PASSWORD:"), "{err}");
+    }
+
+    const PROD_KEY: &str = "k1:0123456789abcdef0123456789abcdef";
+
+    fn prod(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut pairs = vec![("PREMISES_ENV", "prod"), ("PREMISES_JWT_KEYS", PROD_KEY)];
+        pairs.extend_from_slice(extra);
+        Config::from_vars(vars(&pairs))
+    }
+
+    #[test]
+    fn prod_with_its_defaults_starts() {
+        let c = prod(&[]).unwrap();
+        assert_eq!(
+            (c.notify.email, c.notify.sms, c.notify.telegram),
+            (EmailProvider::Ses, SmsProvider::Sns, TelegramProvider::Off)
+        );
+        assert!(!c.mqtt_allow_anonymous && !c.uses_dev_jwt_key());
+    }
+
+    #[test]
+    fn prod_refuses_the_published_dev_jwt_key_even_when_set_explicitly() {
+        for keys in [
+            DEV_JWT_KEYS,
+            "other:premises-development-key-not-for-production-use",
+            &format!("{PROD_KEY},{DEV_JWT_KEYS}"),
+        ] {
+            let err = prod(&[("PREMISES_JWT_KEYS", keys)]).unwrap_err().to_string();
+            assert!(err.starts_with("PREMISES_JWT_KEYS:") && err.contains("dev key"), "{err}");
+            assert!(!err.contains("premises-development-key"), "the secret stays out of the message: {err}");
+        }
+        // Dev and test still accept it.
+        let c = Config::from_vars(vars(&[("PREMISES_JWT_KEYS", DEV_JWT_KEYS)])).unwrap();
+        assert!(c.uses_dev_jwt_key());
+    }
+
+    #[test]
+    fn prod_refuses_the_log_providers_that_log_login_codes() {
+        for var in ["PREMISES_EMAIL_PROVIDER", "PREMISES_SMS_PROVIDER", "PREMISES_TELEGRAM_PROVIDER"] {
+            let err = prod(&[(var, "log")]).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{var}:")) && err.contains("login codes"), "{err}");
+        }
+    }
+
+    #[test]
+    fn prod_refuses_anonymous_mqtt() {
+        let err = prod(&[("PREMISES_MQTT_ALLOW_ANONYMOUS", "true")]).unwrap_err().to_string();
+        assert!(err.starts_with("PREMISES_MQTT_ALLOW_ANONYMOUS:"), "{err}");
+        assert!(!prod(&[("PREMISES_MQTT_ALLOW_ANONYMOUS", "false")]).unwrap().mqtt_allow_anonymous);
+    }
+
+    #[test]
+    fn anonymous_mqtt_is_off_unless_switched_on() {
+        assert!(!Config::from_vars(vars(&[])).unwrap().mqtt_allow_anonymous);
+        assert!(!Config::for_tests(PathBuf::from("x")).mqtt_allow_anonymous);
+        assert!(Config::from_vars(vars(&[("PREMISES_MQTT_ALLOW_ANONYMOUS", "true")])).unwrap().mqtt_allow_anonymous);
+    }
+
+    #[test]
+    fn dev_on_loopback_has_nothing_to_warn_about() {
+        let c = Config::from_vars(vars(&[("PREMISES_MQTT_ALLOW_ANONYMOUS", "true")])).unwrap();
+        assert_eq!(c.dev_exposure_warnings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn dev_on_a_public_address_warns_of_codes_the_dev_key_and_anonymous_mqtt() {
+        let c = Config::from_vars(vars(&[
+            ("PREMISES_HTTP_ADDR", "0.0.0.0:3000"),
+            ("PREMISES_MQTT_ADDR", "0.0.0.0:1883"),
+            ("PREMISES_MQTT_ALLOW_ANONYMOUS", "true"),
+        ]))
+        .unwrap();
+        let warnings = c.dev_exposure_warnings().join("\n");
+        for expected in [
+            "PREMISES_HTTP_ADDR=0.0.0.0:3000",
+            "dev_otp",
+            "/api/dev/outbox/",
+            "PREMISES_EMAIL_PROVIDER=log, PREMISES_SMS_PROVIDER=log, PREMISES_TELEGRAM_PROVIDER=log",
+            "PREMISES_JWT_KEYS",
+            "PREMISES_MQTT_ALLOW_ANONYMOUS=true",
+        ] {
+            assert!(warnings.contains(expected), "{expected:?} missing from:\n{warnings}");
+        }
+        assert!(!warnings.contains("premises-development-key"), "{warnings}");
+    }
+
+    #[test]
+    fn only_what_is_exposed_is_warned_about() {
+        // The broker alone beyond loopback: anonymous MQTT, not the HTTP conveniences.
+        let c = Config::from_vars(vars(&[
+            ("PREMISES_MQTT_ADDR", "0.0.0.0:1883"),
+            ("PREMISES_MQTT_ALLOW_ANONYMOUS", "true"),
+        ]))
+        .unwrap();
+        let warnings = c.dev_exposure_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("PREMISES_MQTT_ALLOW_ANONYMOUS=true"), "{warnings:?}");
+        // HTTP beyond loopback with real keys and providers: only the address and dev mode itself.
+        let c = Config::from_vars(vars(&[
+            ("PREMISES_HTTP_ADDR", "192.0.2.1:3000"),
+            ("PREMISES_JWT_KEYS", PROD_KEY),
+            ("PREMISES_EMAIL_PROVIDER", "ses"),
+            ("PREMISES_SMS_PROVIDER", "sns"),
+            ("PREMISES_TELEGRAM_PROVIDER", "off"),
+        ]))
+        .unwrap();
+        let warnings = c.dev_exposure_warnings().join("\n");
+        assert!(
+            warnings.contains("dev_otp") && !warnings.contains("PREMISES_JWT_KEYS") && !warnings.contains("=log"),
+            "{warnings}"
+        );
+        assert!(!warnings.contains("PREMISES_MQTT_ALLOW_ANONYMOUS"), "{warnings}");
+        // Prod never warns: it refuses instead.
+        let c = prod(&[("PREMISES_HTTP_ADDR", "0.0.0.0:3000")]).unwrap();
+        assert!(c.dev_exposure_warnings().is_empty());
     }
 
     #[test]

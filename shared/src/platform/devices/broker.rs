@@ -5,10 +5,18 @@
 //! `$aws/things/<thing>/shadow/...`. The proxy is the only public listener. It
 //! - speaks MQTT 3.1.1 and MQTT 5 on one port, as AWS IoT does, and relays
 //!   each client to rumqttd's v4 or v5 listener on a loopback port;
-//! - authenticates clients: anonymous ones when allowed, devices with the
-//!   username/password that [`LocalDevices::provision`](super::local::LocalDevices::provision)
-//!   issued (checked against the store), and the service's own clients with a
-//!   per-process secret; a refused client gets a CONNACK saying why;
+//! - authenticates clients: devices with the username/password that
+//!   [`LocalDevices::provision`](super::local::LocalDevices::provision) issued
+//!   (checked against the store), the service's own clients with a per-process
+//!   secret, and anonymous ones only when allowed (a dev switch); a refused
+//!   client gets a CONNACK saying why;
+//! - enforces the device policy of `template.yaml` on each device connection
+//!   ([`super::policy`]), as AWS IoT does: a SUBSCRIBE to a filter outside the
+//!   device's own topics gets a failure code in the SUBACK (0x80; MQTT 5:
+//!   0x87 not authorized) and subscribes nothing, a PUBLISH (or a will) outside
+//!   them, or retained, closes the connection, and messages on other topics are
+//!   never delivered to it; nobody but the broker publishes `$aws/events/...`,
+//!   and an anonymous client may not use a provisioned thing's client id;
 //! - rewrites a leading `$` of topics and filters to `~$` towards rumqttd and
 //!   back towards clients, and, as MQTT requires, delivers a `$` topic only to
 //!   clients subscribed with a filter that itself starts with `$` (so `#` does
@@ -25,9 +33,9 @@
 //! threads run until the process exits, which is what the local stack does
 //! anyway. Dropping the handles does not stop the broker.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -42,12 +50,16 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::local;
+use super::policy::Principal;
 use super::rules::{is_valid_filter, is_valid_topic, topic_matches};
 use crate::platform::store::Store;
 
 /// Largest MQTT packet a client may send or receive (AWS IoT allows 128 KiB
 /// payloads; the headroom keeps the local stack from being the stricter one).
 pub const MAX_PACKET_BYTES: usize = 256 * 1024;
+
+/// Topic aliases an MQTT 5 client may set, as on AWS IoT (the proxy resolves them).
+const MAX_TOPIC_ALIASES: u16 = 8;
 
 /// rumqttd's limit: the proxy's topic rewriting adds a byte per topic.
 const UPSTREAM_MAX_PACKET_BYTES: usize = MAX_PACKET_BYTES + 1024;
@@ -73,7 +85,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct BrokerAuth {
     /// Where [`LocalDevices`](super::local::LocalDevices) keeps the device credentials.
     pub store: Store,
-    /// Accept clients that send no username.
+    /// Accept clients that send no username, with access to every topic
+    /// (`PREMISES_MQTT_ALLOW_ANONYMOUS`, a dev switch; off by default).
     pub allow_anonymous: bool,
 }
 
@@ -435,6 +448,85 @@ impl Filters {
     }
 }
 
+/// What the two directions of one client connection share.
+struct Session {
+    client_id: String,
+    principal: Principal,
+    filters: Arc<Filters>,
+    /// SUBSCRIBE packet ids with filters the policy refused, and those
+    /// filters' positions: their SUBACK codes become failures.
+    refused: Mutex<HashMap<u16, Vec<usize>>>,
+    /// The MQTT 5 topic aliases the client set, to check an aliased PUBLISH's topic.
+    aliases: Mutex<HashMap<u16, Bytes>>,
+}
+
+impl Session {
+    fn new(client_id: String, principal: Principal, filters: Arc<Filters>) -> Self {
+        Session { client_id, principal, filters, refused: Mutex::default(), aliases: Mutex::default() }
+    }
+
+    /// A SUBSCRIBE's filter as rumqttd gets it; `None` for the reserved prefix.
+    /// A filter the policy refuses becomes a placeholder that nothing is ever
+    /// delivered on, and its position is noted in `refused`.
+    fn subscription(&self, filter: &str, position: usize, refused: &mut Vec<usize>) -> Option<String> {
+        let mapped = filter_to_broker(filter)?;
+        if self.principal.may_subscribe(filter) {
+            self.filters.add(filter);
+            return Some(mapped);
+        }
+        info!(client_id = %self.client_id, filter, "MQTT subscription refused: outside the client's policy");
+        refused.push(position);
+        Some(format!("{RESERVED_PREFIX}premises/refused/{position}"))
+    }
+
+    /// Notes which codes of the SUBACK for `pkid` must say failure.
+    fn expect_suback(&self, pkid: u16, refused: Vec<usize>) {
+        let mut pending = lock(&self.refused);
+        if refused.is_empty() {
+            pending.remove(&pkid);
+        } else {
+            pending.insert(pkid, refused);
+        }
+    }
+
+    /// The positions of refused filters in the SUBACK for `pkid`.
+    fn refused_positions(&self, pkid: u16) -> Vec<usize> {
+        lock(&self.refused).remove(&pkid).unwrap_or_default()
+    }
+
+    /// `Err` (the connection closes, as on AWS IoT) when the policy does not allow this publish.
+    fn check_publish(&self, topic: &str, retain: bool) -> Result<(), &'static str> {
+        if self.principal.may_publish(topic, retain) {
+            return Ok(());
+        }
+        info!(client_id = %self.client_id, topic, retain, "MQTT publish refused: outside the client's policy");
+        Err("publish outside the client's policy")
+    }
+
+    /// Whether a message on `topic` may be delivered to this client.
+    fn delivers(&self, topic: &str) -> bool {
+        self.filters.permits(topic) && self.principal.may_receive(topic)
+    }
+
+    /// The topic of an MQTT 5 PUBLISH: its own, or the one its alias was set to.
+    fn resolve_alias(&self, topic: &Bytes, alias: Option<u16>) -> Option<Bytes> {
+        let mut aliases = lock(&self.aliases);
+        match alias {
+            Some(alias) if alias == 0 || alias > MAX_TOPIC_ALIASES => None,
+            Some(alias) if !topic.is_empty() => {
+                aliases.insert(alias, topic.clone());
+                Some(topic.clone())
+            }
+            Some(alias) => aliases.get(&alias).cloned(),
+            None => (!topic.is_empty()).then(|| topic.clone()),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A client connected (`true`) or went away (`false`).
 type PresenceEvent = (String, bool);
 
@@ -483,6 +575,8 @@ struct ConnectInfo {
     client_id: String,
     persistent: bool,
     login: Option<(String, String)>,
+    /// The will's topic and retain flag.
+    will: Option<(String, bool)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -517,8 +611,8 @@ trait Dialect: 'static {
     /// `None` when the client used the reserved prefix.
     fn upstream_connect(packet: Self::Packet, secret: &str) -> Option<Self::Packet>;
     fn refusal(refusal: Refusal) -> Self::Packet;
-    fn inbound(packet: Self::Packet, filters: &Filters) -> Inbound<Self::Packet>;
-    fn outbound(packet: Self::Packet, filters: &Filters) -> Outbound<Self::Packet>;
+    fn inbound(packet: Self::Packet, session: &Session) -> Inbound<Self::Packet>;
+    fn outbound(packet: Self::Packet, session: &Session) -> Outbound<Self::Packet>;
 }
 
 async fn accept_loop(listener: TcpListener, proxy: Arc<Proxy>) {
@@ -579,9 +673,19 @@ impl Proxy {
             .map_err(|_| anyhow!("no complete CONNECT within {CONNECT_TIMEOUT:?}"))??
             .context("closed before CONNECT")?;
         let info = D::connect_info(&connect).context("the first packet is not CONNECT")?;
-        if let Err(refusal) = self.authenticate(&info).await {
-            info!(client_id = %info.client_id, ?refusal, "MQTT connection refused");
-            return refuse::<D>(&mut client, refusal).await;
+        let principal = match self.authenticate(&info).await {
+            Ok(principal) => principal,
+            Err(refusal) => {
+                info!(client_id = %info.client_id, ?refusal, "MQTT connection refused");
+                return refuse::<D>(&mut client, refusal).await;
+            }
+        };
+        // AWS IoT checks the will's topic against the policy at CONNECT.
+        if let Some((topic, retain)) = &info.will
+            && !principal.may_publish(topic, *retain)
+        {
+            info!(client_id = %info.client_id, topic, "MQTT connection refused: a will outside the client's policy");
+            return refuse::<D>(&mut client, Refusal::NotAuthorized).await;
         }
         let Some(connect) = D::upstream_connect(connect, &self.secret) else {
             return refuse::<D>(&mut client, Refusal::NotAuthorized).await;
@@ -594,7 +698,7 @@ impl Proxy {
             }
         };
         upstream.set_nodelay(true)?;
-        let filters = self.session_filters(&info);
+        let session = Arc::new(Session::new(info.client_id.clone(), principal, self.session_filters(&info)));
         let (client_rd, client_wr) = client.into_split();
         let (upstream_rd, mut upstream_wr) = upstream.into_split();
         let mut out = BytesMut::new();
@@ -605,8 +709,8 @@ impl Proxy {
         // writes; the acknowledgements the proxy itself owes rumqttd (for `$`
         // messages it does not deliver) go from the second to the first.
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
-        let to_broker = client_to_broker::<D>(client_rd, upstream_wr, buf, acks_rx, filters.clone());
-        let to_client = broker_to_client::<D>(upstream_rd, client_wr, acks_tx, filters);
+        let to_broker = client_to_broker::<D>(client_rd, upstream_wr, buf, acks_rx, session.clone());
+        let to_client = broker_to_client::<D>(upstream_rd, client_wr, acks_tx, session);
         let stopped = stopped(self.shutdown.clone());
         // AWS IoT reports every client's connection and disconnection (not the service's own).
         let announce = !info.client_id.is_empty() && !info.client_id.starts_with(SERVICE_CLIENT_PREFIX);
@@ -624,25 +728,39 @@ impl Proxy {
         outcome
     }
 
-    async fn authenticate(&self, info: &ConnectInfo) -> Result<(), Refusal> {
+    /// Who the client is; an unauthenticated client gets nothing, as on AWS IoT
+    /// (unless anonymous clients are allowed).
+    async fn authenticate(&self, info: &ConnectInfo) -> Result<Principal, Refusal> {
         let service_login = matches!(&info.login, Some((username, _)) if username == SERVICE_USERNAME);
         // Nobody else may take over (and so disconnect) one of the service's sessions.
         if info.client_id.starts_with(SERVICE_CLIENT_PREFIX) && !service_login {
             return Err(Refusal::NotAuthorized);
         }
         let Some((username, password)) = &info.login else {
-            return if self.auth.allow_anonymous { Ok(()) } else { Err(Refusal::NotAuthorized) };
+            if !self.auth.allow_anonymous {
+                return Err(Refusal::NotAuthorized);
+            }
+            // Even then, a device's client id is its own: taking it over would
+            // disconnect the device and speak (and report presence) in its name.
+            return match local::is_provisioned(&self.auth.store, &info.client_id).await {
+                Ok(false) => Ok(Principal::Anonymous),
+                Ok(true) => Err(Refusal::NotAuthorized),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot check an MQTT client id");
+                    Err(Refusal::Unavailable)
+                }
+            };
         };
         if service_login {
             return if constant_time_eq(password.as_bytes(), self.secret.as_bytes()) {
-                Ok(())
+                Ok(Principal::Service)
             } else {
                 Err(Refusal::BadCredentials)
             };
         }
         match local::verify_device_password(&self.auth.store, username, password).await {
             // Devices connect as their thing, as an AWS IoT policy on `client/${iot:Connection.Thing.ThingName}` requires.
-            Ok(true) if info.client_id == *username => Ok(()),
+            Ok(true) if info.client_id == *username => Ok(Principal::Device(username.clone())),
             Ok(true) => Err(Refusal::NotAuthorized),
             Ok(false) => Err(Refusal::BadCredentials),
             Err(e) => {
@@ -668,12 +786,12 @@ async fn client_to_broker<D: Dialect>(
     mut upstream: tokio::net::tcp::OwnedWriteHalf,
     mut buf: BytesMut,
     mut acks: mpsc::UnboundedReceiver<D::Packet>,
-    filters: Arc<Filters>,
+    session: Arc<Session>,
 ) -> anyhow::Result<()> {
     let mut out = BytesMut::with_capacity(4096);
     loop {
         while let Some(packet) = D::read(&mut buf, MAX_PACKET_BYTES)? {
-            match D::inbound(packet, &filters) {
+            match D::inbound(packet, &session) {
                 Inbound::Forward(packet) => D::write(&packet, &mut out)?,
                 Inbound::Violation(why) => bail!("closing the connection: {why}"),
             }
@@ -697,7 +815,7 @@ async fn broker_to_client<D: Dialect>(
     mut upstream: tokio::net::tcp::OwnedReadHalf,
     mut client: tokio::net::tcp::OwnedWriteHalf,
     acks: mpsc::UnboundedSender<D::Packet>,
-    filters: Arc<Filters>,
+    session: Arc<Session>,
 ) -> anyhow::Result<()> {
     let mut buf = BytesMut::with_capacity(4096);
     let mut out = BytesMut::with_capacity(4096);
@@ -706,7 +824,7 @@ async fn broker_to_client<D: Dialect>(
             return Ok(());
         }
         while let Some(packet) = D::read(&mut buf, UPSTREAM_MAX_PACKET_BYTES)? {
-            match D::outbound(packet, &filters) {
+            match D::outbound(packet, &session) {
                 Outbound::Forward(packet) => D::write(&packet, &mut out)?,
                 Outbound::Drop(Some(ack)) => acks.send(ack).map_err(|_| anyhow!("the connection is closing"))?,
                 Outbound::Drop(None) => {}
@@ -809,6 +927,7 @@ impl Dialect for V4 {
             client_id: connect.client_id.clone(),
             persistent: !connect.clean_session,
             login: connect.login.as_ref().map(|l| (l.username.clone(), l.password.clone())),
+            will: connect.last_will.as_ref().map(|w| (w.topic.clone(), w.retain)),
         })
     }
 
@@ -831,7 +950,7 @@ impl Dialect for V4 {
         v4::Packet::ConnAck(v4::ConnAck::new(code, false))
     }
 
-    fn inbound(packet: v4::Packet, filters: &Filters) -> Inbound<v4::Packet> {
+    fn inbound(packet: v4::Packet, session: &Session) -> Inbound<v4::Packet> {
         match packet {
             v4::Packet::Publish(mut publish) => {
                 if publish.qos == QoS::ExactlyOnce {
@@ -840,25 +959,29 @@ impl Dialect for V4 {
                 let Some(topic) = topic_to_broker(&publish.topic) else {
                     return Inbound::Violation("publish to the reserved ~$ prefix");
                 };
+                if let Err(why) = session.check_publish(&publish.topic, publish.retain) {
+                    return Inbound::Violation(why);
+                }
                 publish.topic = topic;
                 Inbound::Forward(v4::Packet::Publish(publish))
             }
             v4::Packet::Subscribe(mut subscribe) => {
-                for filter in &mut subscribe.filters {
-                    let Some(mapped) = filter_to_broker(&filter.path) else {
+                let mut refused = Vec::new();
+                for (position, filter) in subscribe.filters.iter_mut().enumerate() {
+                    let Some(mapped) = session.subscription(&filter.path, position, &mut refused) else {
                         return Inbound::Violation("subscription to the reserved ~$ prefix");
                     };
-                    filters.add(&filter.path);
                     filter.path = mapped;
                     if filter.qos == QoS::ExactlyOnce {
                         filter.qos = QoS::AtLeastOnce;
                     }
                 }
+                session.expect_suback(subscribe.pkid, refused);
                 Inbound::Forward(v4::Packet::Subscribe(subscribe))
             }
             v4::Packet::Unsubscribe(mut unsubscribe) => {
                 for topic in &mut unsubscribe.topics {
-                    filters.remove(topic);
+                    session.filters.remove(topic);
                     let Some(mapped) = filter_to_broker(topic) else {
                         return Inbound::Violation("unsubscription from the reserved ~$ prefix");
                     };
@@ -871,11 +994,19 @@ impl Dialect for V4 {
         }
     }
 
-    fn outbound(packet: v4::Packet, filters: &Filters) -> Outbound<v4::Packet> {
+    fn outbound(packet: v4::Packet, session: &Session) -> Outbound<v4::Packet> {
         match packet {
+            v4::Packet::SubAck(mut ack) => {
+                for position in session.refused_positions(ack.pkid) {
+                    if let Some(code) = ack.return_codes.get_mut(position) {
+                        *code = v4::SubscribeReasonCode::Failure;
+                    }
+                }
+                Outbound::Forward(v4::Packet::SubAck(ack))
+            }
             v4::Packet::Publish(mut publish) => {
                 let topic = topic_from_broker(&publish.topic);
-                if !filters.permits(topic) {
+                if !session.delivers(topic) {
                     let ack =
                         (publish.qos == QoS::AtLeastOnce).then(|| v4::Packet::PubAck(v4::PubAck::new(publish.pkid)));
                     return Outbound::Drop(ack);
@@ -920,11 +1051,12 @@ impl Dialect for V5 {
     }
 
     fn connect_info(packet: &v5::Packet) -> Option<ConnectInfo> {
-        let v5::Packet::Connect(connect, _, login) = packet else { return None };
+        let v5::Packet::Connect(connect, will, login) = packet else { return None };
         Some(ConnectInfo {
             client_id: connect.client_id.clone(),
             persistent: !connect.clean_start,
             login: login.as_ref().map(|l| (l.username.clone(), l.password.clone())),
+            will: will.as_ref().map(|w| (String::from_utf8_lossy(&w.topic).into_owned(), w.retain)),
         })
     }
 
@@ -933,11 +1065,8 @@ impl Dialect for V5 {
         connect.keep_alive = upstream_keep_alive(connect.keep_alive);
         if let Some(will) = &mut will {
             will.topic = bytes_topic_to_broker(&will.topic)?;
-            if let Some(properties) = &mut will.properties
-                && let Some(response) = &mut properties.response_topic
-            {
-                *response = topic_to_broker(response)?;
-            }
+            // Not relayed, as a publish's properties are not (see `inbound`).
+            will.properties = None;
         }
         // Topic aliases towards the client would hide the topics the proxy rewrites.
         if let Some(properties) = &mut connect.properties {
@@ -955,45 +1084,50 @@ impl Dialect for V5 {
         v5::Packet::ConnAck(v5::ConnAck { session_present: false, code, properties: None })
     }
 
-    fn inbound(packet: v5::Packet, filters: &Filters) -> Inbound<v5::Packet> {
+    fn inbound(packet: v5::Packet, session: &Session) -> Inbound<v5::Packet> {
         match packet {
             v5::Packet::Publish(mut publish) => {
                 if publish.qos == QoS5::ExactlyOnce {
                     return Inbound::Violation("QoS 2 is not supported (as on AWS IoT)");
                 }
-                // An empty topic uses a topic alias, which rumqttd resolves to the rewritten topic.
-                if !publish.topic.is_empty() {
-                    let Some(topic) = bytes_topic_to_broker(&publish.topic) else {
-                        return Inbound::Violation("publish to the reserved ~$ prefix");
-                    };
-                    publish.topic = topic;
+                let alias = publish.properties.as_ref().and_then(|p| p.topic_alias);
+                let Some(topic) = session.resolve_alias(&publish.topic, alias) else {
+                    return Inbound::Violation("a publish with neither a topic nor a known topic alias");
+                };
+                let Ok(topic) = std::str::from_utf8(&topic) else {
+                    return Inbound::Violation("a topic that is not UTF-8");
+                };
+                if let Err(why) = session.check_publish(topic, publish.retain) {
+                    return Inbound::Violation(why);
                 }
-                if let Some(properties) = &mut publish.properties
-                    && let Some(response) = &mut properties.response_topic
-                {
-                    let Some(mapped) = topic_to_broker(response) else {
-                        return Inbound::Violation("response topic with the reserved ~$ prefix");
-                    };
-                    *response = mapped;
-                }
+                let Some(topic) = topic_to_broker(topic) else {
+                    return Inbound::Violation("publish to the reserved ~$ prefix");
+                };
+                publish.topic = Bytes::from(topic);
+                // rumqttd 0.20 hands a publish's properties to MQTT 3.1.1
+                // subscribers too (the service's among them), whose writer then
+                // panics and takes the listener down: none are relayed, and the
+                // topic alias was resolved above.
+                publish.properties = None;
                 Inbound::Forward(v5::Packet::Publish(publish))
             }
             v5::Packet::Subscribe(mut subscribe) => {
-                for filter in &mut subscribe.filters {
-                    let Some(mapped) = filter_to_broker(&filter.path) else {
+                let mut refused = Vec::new();
+                for (position, filter) in subscribe.filters.iter_mut().enumerate() {
+                    let Some(mapped) = session.subscription(&filter.path, position, &mut refused) else {
                         return Inbound::Violation("subscription to the reserved ~$ prefix");
                     };
-                    filters.add(&filter.path);
                     filter.path = mapped;
                     if filter.qos == QoS5::ExactlyOnce {
                         filter.qos = QoS5::AtLeastOnce;
                     }
                 }
+                session.expect_suback(subscribe.pkid, refused);
                 Inbound::Forward(v5::Packet::Subscribe(subscribe))
             }
             v5::Packet::Unsubscribe(mut unsubscribe) => {
                 for filter in &mut unsubscribe.filters {
-                    filters.remove(filter);
+                    session.filters.remove(filter);
                     let Some(mapped) = filter_to_broker(filter) else {
                         return Inbound::Violation("unsubscription from the reserved ~$ prefix");
                     };
@@ -1006,11 +1140,25 @@ impl Dialect for V5 {
         }
     }
 
-    fn outbound(packet: v5::Packet, filters: &Filters) -> Outbound<v5::Packet> {
+    fn outbound(packet: v5::Packet, session: &Session) -> Outbound<v5::Packet> {
         match packet {
+            v5::Packet::ConnAck(mut ack) => {
+                if let Some(properties) = &mut ack.properties {
+                    properties.topic_alias_max = Some(MAX_TOPIC_ALIASES);
+                }
+                Outbound::Forward(v5::Packet::ConnAck(ack))
+            }
+            v5::Packet::SubAck(mut ack) => {
+                for position in session.refused_positions(ack.pkid) {
+                    if let Some(code) = ack.return_codes.get_mut(position) {
+                        *code = v5::SubscribeReasonCode::NotAuthorized;
+                    }
+                }
+                Outbound::Forward(v5::Packet::SubAck(ack))
+            }
             v5::Packet::Publish(mut publish) => {
                 publish.topic = bytes_topic_from_broker(&publish.topic);
-                let permitted = std::str::from_utf8(&publish.topic).is_ok_and(|topic| filters.permits(topic));
+                let permitted = std::str::from_utf8(&publish.topic).is_ok_and(|topic| session.delivers(topic));
                 if !permitted {
                     let ack = (publish.qos == QoS5::AtLeastOnce).then(|| {
                         v5::Packet::PubAck(v5::PubAck {

@@ -328,6 +328,14 @@ pub async fn verify_device_password(store: &Store, thing: &str, password: &str) 
     })
 }
 
+/// Whether `thing` has device credentials (a malformed name never has).
+pub async fn is_provisioned(store: &Store, thing: &str) -> Result<bool, StoreError> {
+    if validate_thing_name(thing).is_err() {
+        return Ok(false);
+    }
+    Ok(store.get(&thing_key(thing, ThingItem::Credentials)).await?.is_some())
+}
+
 /// Hex SHA-256. Passwords are 32 random alphanumerics (~190 bits), so a
 /// fast unsalted hash is enough: there is nothing to brute-force.
 fn password_hash(password: &str) -> String {

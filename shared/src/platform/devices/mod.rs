@@ -10,6 +10,7 @@ pub mod aws;
 pub mod broker;
 #[cfg(feature = "local")]
 pub mod local;
+pub mod policy;
 pub mod rules;
 
 use serde::{Deserialize, Serialize};
