@@ -163,7 +163,8 @@ pub async fn tell_of_lock(app: &App, room_key: &str, room: Option<&Room>, endpoi
         kind: "totp_locked".into(),
         title: format!("Room {room_key}: codes blocked"),
         body: format!(
-            "{MAX_FAILURES} wrong codes and another attempt for room {room_key} at endpoint {endpoint_id}: codes are blocked there for {} minutes.",
+            "More than {MAX_FAILURES} wrong codes within {} minutes for room {room_key} at endpoint {endpoint_id}: codes are blocked there for {} minutes.",
+            WINDOW_SECS / 60,
             LOCK_SECS / 60
         ),
         data: serde_json::json!({"room": room_key, "endpoint_id": endpoint_id, "lock_secs": LOCK_SECS}),
