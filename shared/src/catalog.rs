@@ -127,6 +127,7 @@ static FUNCTIONS: &[Function] = &[
     ADMIN_ENDPOINTS_CREATE,
     ADMIN_ENDPOINTS_LIST,
     ADMIN_ENDPOINTS_REVOKE_TOKENS,
+    ADMIN_ENDPOINTS_ROTATE_KEY,
     ADMIN_RUNS_LIST,
     ADMIN_RUNS_ABORT,
     APPLIANCE_MQTT_REQUEST,
@@ -642,6 +643,18 @@ pub const ADMIN_ENDPOINTS_REVOKE_TOKENS: Function = Function {
         method: "POST",
         path: "/api/admin/endpoints/{endpoint_id}/revoke-tokens/",
         handler: |app, req| Box::pin(crate::appliances::admin::revoke_tokens(app, req)),
+    },
+};
+
+pub const ADMIN_ENDPOINTS_ROTATE_KEY: Function = Function {
+    name: "admin-endpoints-rotate-key",
+    summary: "Give an endpoint a new device key (admin)",
+    auth: Auth::Bearer { roles: &["admin"], fresh: true },
+    errors: ErrorShape::Detail,
+    trigger: Trigger::Http {
+        method: "POST",
+        path: "/api/admin/endpoints/{endpoint_id}/rotate-key/",
+        handler: |app, req| Box::pin(crate::appliances::admin::rotate_key(app, req)),
     },
 };
 

@@ -3,8 +3,11 @@
 //! so that TOTP steps and run ages are under the test's control. After every
 //! test, each room's balance equals the sum of its ledger.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use base64::Engine;
 
 use premises_local::{Options, Stack};
 use reqwest::{Client, StatusCode};
@@ -26,6 +29,15 @@ crate::on_both_stores!(
     twenty_concurrent_starts_on_a_room_that_can_afford_three_let_exactly_three_through,
     endpoints_do_the_same_over_mqtt_and_report_status,
     admin_endpoints_are_for_admins_and_check_their_input,
+    a_wrong_totp_code_a_fourth_time_locks_the_room_at_that_endpoint_for_five_minutes,
+    a_right_code_before_the_lock_starts_the_count_again,
+    twelve_concurrent_wrong_codes_get_only_three_401s_before_the_lock,
+    a_challenge_does_not_tell_whether_the_room_exists,
+    appliance_requests_without_the_endpoint_key_are_refused_and_change_nothing,
+    a_rotated_key_replaces_the_old_one_and_a_legacy_keyless_endpoint_needs_none,
+    units_and_price_over_the_appliance_caps_are_400_and_finish_never_charges_more_than_reserved,
+    an_admin_credit_above_ten_to_the_ten_cents_is_amount_out_of_range,
+    three_thousand_character_ids_are_400_or_404_never_500,
 );
 
 const ADMIN_EMAIL: &str = "appliance-admin@example.com";
@@ -38,6 +50,25 @@ struct T {
     client: Client,
     admin: String,
     rooms: BTreeSet<String>,
+    /// Each endpoint's device key, from its creation (or rotation).
+    keys: Mutex<HashMap<String, String>>,
+}
+
+/// The paths an endpoint drives, which need its device key.
+const DEVICE_PATHS: [&str; 4] =
+    ["/api/auth/challenge/", "/api/auth/verify/", "/api/appliance/start/", "/api/appliance/finish/"];
+
+/// The endpoint an appliance request is for: the body's `endpoint_id`, or the one its token names.
+fn endpoint_of(body: &Value) -> Option<String> {
+    match &body["endpoint_id"] {
+        Value::String(s) => return Some(s.clone()),
+        Value::Number(n) => return Some(n.to_string()),
+        _ => {}
+    }
+    let payload = body["token"].as_str()?.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["ep"].as_str().map(str::to_string)
 }
 
 impl T {
@@ -68,13 +99,39 @@ impl T {
             .unwrap();
         let login: Value = r.json().await.unwrap();
         let admin = login["tokens"]["access"].as_str().expect("admin token").to_string();
-        T { stack, base, clock, client, admin, rooms: BTreeSet::new() }
+        T { stack, base, clock, client, admin, rooms: BTreeSet::new(), keys: Mutex::new(HashMap::new()) }
     }
 
+    /// A POST as the endpoint sends it: appliance requests carry the endpoint's device key.
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let r = self.client.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let key = if DEVICE_PATHS.contains(&path) {
+            endpoint_of(&body).and_then(|e| self.keys.lock().unwrap().get(&e).cloned())
+        } else {
+            None
+        };
+        self.post_with_key(path, body, key.as_deref()).await
+    }
+
+    /// A POST with exactly this `X-Endpoint-Key` (or none).
+    async fn post_with_key(&self, path: &str, body: Value, key: Option<&str>) -> (StatusCode, Value) {
+        let (status, out, _) = self.post_full(path, body, key).await;
+        (status, out)
+    }
+
+    /// A POST with exactly this `X-Endpoint-Key` (or none): status, body and `Retry-After`.
+    async fn post_full(&self, path: &str, body: Value, key: Option<&str>) -> (StatusCode, Value, Option<i64>) {
+        let mut req = self.client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(key) = key {
+            req = req.header("X-Endpoint-Key", key);
+        }
+        let r = req.send().await.unwrap();
         let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
+        (status, r.json().await.unwrap_or(Value::Null), retry_after)
+    }
+
+    fn key(&self, endpoint: &str) -> String {
+        self.keys.lock().unwrap()[endpoint].clone()
     }
 
     async fn admin_post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -100,6 +157,8 @@ impl T {
         let body = json!({"endpoint_id": id, "name": "laundry", "appliances": appliances});
         let (status, out) = self.admin_post("/api/admin/endpoints/", body).await;
         assert_eq!(status, StatusCode::CREATED, "{out}");
+        let key = out["endpoint_key"].as_str().expect("the device key, shown once").to_string();
+        self.keys.lock().unwrap().insert(out["endpoint_id"].as_str().unwrap().to_string(), key);
     }
 
     /// A room with `balance` cents (credited by an admin) and a TOTP secret.
@@ -254,9 +313,9 @@ async fn a_busy_appliance_is_409_and_unknown_or_unserved_appliances_are_refused(
         assert_eq!(out["field"], field);
     }
     assert_eq!(t.balance("102").await, 9_000);
-    // Unknown room and endpoint; a bad token.
+    // Unknown room (not told: see a_challenge_does_not_tell_whether_the_room_exists) and endpoint; a bad token.
     let (status, out) = t.post("/api/auth/challenge/", json!({"room_num": 999, "endpoint_id": "e1"})).await;
-    assert_eq!((status, out["code"].clone()), (StatusCode::NOT_FOUND, json!("room_not_found")));
+    assert_eq!(status, StatusCode::OK, "{out}");
     let (status, out) = t.post("/api/auth/challenge/", json!({"room_num": 102, "endpoint_id": "e9"})).await;
     assert_eq!((status, out["code"].clone()), (StatusCode::NOT_FOUND, json!("endpoint_not_found")));
     let (status, out) = t
@@ -630,5 +689,354 @@ async fn admin_endpoints_are_for_admins_and_check_their_input(backend: Backend) 
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(t.balance("109").await, 0);
+    t.check_ledgers().await;
+}
+
+/// A code that is none of the codes verify accepts now (previous, current and next step).
+fn wrong_code(t: &T, totp: &totp_rs::TOTP) -> String {
+    let now = (t.clock.now_millis() / 1000) as u64;
+    let valid: Vec<String> = [now - 30, now, now + 30].iter().map(|s| totp.generate(*s)).collect();
+    (0..1_000_000).map(|n| format!("{n:06}")).find(|c| !valid.contains(c)).unwrap()
+}
+
+/// A resident (a registered user) of a new room with `balance` cents: the room's TOTP and the resident's token.
+async fn room_with_resident(t: &mut T, key: &str, email: &str) -> (totp_rs::TOTP, String) {
+    let reg = json!({"email": email, "password": "SecurePass123!", "password_confirm": "SecurePass123!"});
+    let (status, out) = t.post("/api/v1/auth/register/", reg).await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    let token = out["tokens"]["access"].as_str().unwrap().to_string();
+    let (status, room) = t.admin_post("/api/admin/rooms/", json!({"key": key, "resident_id": out["user"]["id"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    t.rooms.insert(key.to_string());
+    (t.new_secret(key).await, token)
+}
+
+async fn a_wrong_totp_code_a_fourth_time_locks_the_room_at_that_endpoint_for_five_minutes(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    t.endpoint(json!("e2"), &["washer"]).await;
+    let (totp, resident) = room_with_resident(&mut t, "201", "resident201@example.com").await;
+    let verify = async |t: &T, code: String| {
+        let challenge = t.challenge("201", json!("e1")).await;
+        t.post_full("/api/auth/verify/", json!({"token": challenge, "auth_code": code}), Some(&t.key("e1"))).await
+    };
+    for _ in 0..3 {
+        let (status, out, _) = verify(&t, wrong_code(&t, &totp)).await;
+        assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("invalid_auth_code")), "{out}");
+    }
+    let (status, out, retry_after) = verify(&t, wrong_code(&t, &totp)).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::TOO_MANY_REQUESTS, json!("totp_locked")), "{out}");
+    assert_eq!(retry_after, Some(300));
+    assert_eq!(out["retry_after"], 300);
+    // The right code during the lock is refused too, and says how long is left.
+    t.clock.advance_millis(60_000);
+    let right = totp.generate((t.clock.now_millis() / 1000) as u64);
+    let (status, out, retry_after) = verify(&t, right).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::TOO_MANY_REQUESTS, json!("totp_locked")), "{out}");
+    assert_eq!(retry_after, Some(240));
+    // The admin sees the lock; another endpoint of the same room is not locked.
+    let (_, detail) = t.admin_get("/api/admin/rooms/201/").await;
+    assert_eq!(detail["totp_locks"], json!([{"endpoint_id": "e1", "locked_until": t.clock.now_secs() + 240}]));
+    t.login("201", json!("e2"), &totp).await;
+
+    // Five minutes after the lock, the right code works again.
+    t.advance_minutes(4).await;
+    let (status, _, _) = verify(&t, t.code(&totp)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, detail) = t.admin_get("/api/admin/rooms/201/").await;
+    assert_eq!(detail["totp_locks"], json!([]));
+
+    // The resident was told once.
+    let told = crate::helpers::eventually(Duration::from_secs(20), || async {
+        let (_, out) =
+            crate::helpers::call(&t.client, &t.base, "GET", "/api/v1/notifications/", Some(&resident), None).await;
+        let kinds: Vec<Value> = out["results"].as_array()?.iter().map(|n| n["kind"].clone()).collect();
+        (!kinds.is_empty()).then_some(kinds)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, out) =
+        crate::helpers::call(&t.client, &t.base, "GET", "/api/v1/notifications/", Some(&resident), None).await;
+    assert_eq!(told, Some(vec![json!("totp_locked")]));
+    assert_eq!(out["count"], 1, "{out}");
+    t.check_ledgers().await;
+}
+
+async fn a_right_code_before_the_lock_starts_the_count_again(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    let totp = t.room("202", 0).await;
+    let wrong = async |t: &T| {
+        let challenge = t.challenge("202", json!("e1")).await;
+        t.post("/api/auth/verify/", json!({"token": challenge, "auth_code": wrong_code(t, &totp)})).await.0
+    };
+    for _ in 0..3 {
+        assert_eq!(wrong(&t).await, StatusCode::UNAUTHORIZED);
+    }
+    // The 4th code is still compared: a right one gets in and clears the count.
+    t.login("202", json!("e1"), &totp).await;
+    for _ in 0..3 {
+        assert_eq!(wrong(&t).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(wrong(&t).await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn twelve_concurrent_wrong_codes_get_only_three_401s_before_the_lock(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    let totp = t.room("203", 0).await;
+    let challenge = t.challenge("203", json!("e1")).await;
+    let code = wrong_code(&t, &totp);
+    let attempts = (0..12).map(|_| t.post("/api/auth/verify/", json!({"token": challenge, "auth_code": code})));
+    let results = futures::future::join_all(attempts).await;
+    let count = |s: StatusCode| results.iter().filter(|(status, _)| *status == s).count();
+    assert_eq!((count(StatusCode::UNAUTHORIZED), count(StatusCode::TOO_MANY_REQUESTS)), (3, 9), "{results:?}");
+    // The right code is locked out too.
+    let challenge = t.challenge("203", json!("e1")).await;
+    let (status, _) = t.post("/api/auth/verify/", json!({"token": challenge, "auth_code": t.code(&totp)})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn a_challenge_does_not_tell_whether_the_room_exists(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    let totp = t.room("204", 0).await;
+    let (known, known_out) = t.post("/api/auth/challenge/", json!({"room_num": 204, "endpoint_id": "e1"})).await;
+    let (unknown, unknown_out) = t.post("/api/auth/challenge/", json!({"room_num": 9999, "endpoint_id": "e1"})).await;
+    assert_eq!((known, unknown), (StatusCode::OK, StatusCode::OK), "{known_out} {unknown_out}");
+    let shape = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(shape(&known_out), shape(&unknown_out));
+    // The unknown room's token never verifies; it answers as a wrong code for a real room does.
+    let (status, wrong) =
+        t.post("/api/auth/verify/", json!({"token": known_out["token"], "auth_code": wrong_code(&t, &totp)})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, ghost) =
+        t.post("/api/auth/verify/", json!({"token": unknown_out["token"], "auth_code": "123456"})).await;
+    assert_eq!((status, ghost), (StatusCode::UNAUTHORIZED, wrong));
+    // An unknown endpoint is the one thing challenge refuses.
+    let (status, out) = t.post("/api/auth/challenge/", json!({"room_num": 204, "endpoint_id": "e9"})).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::NOT_FOUND, json!("endpoint_not_found")));
+}
+
+async fn appliance_requests_without_the_endpoint_key_are_refused_and_change_nothing(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    t.endpoint(json!("e2"), &["washer"]).await;
+    let totp = t.room("205", 10_000).await;
+    let other = t.key("e2");
+    let challenge_body = json!({"room_num": 205, "endpoint_id": "e1"});
+    for (key, code) in [
+        (None, "endpoint_key_required"),
+        (Some("nope"), "endpoint_key_invalid"),
+        (Some(other.as_str()), "endpoint_key_invalid"),
+    ] {
+        let (status, out) = t.post_with_key("/api/auth/challenge/", challenge_body.clone(), key).await;
+        assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!(code)), "{out}");
+    }
+    // Verify without the key: refused before any attempt is counted (ten wrong codes do not lock the room).
+    let challenge = t.challenge("205", json!("e1")).await;
+    for _ in 0..10 {
+        let body = json!({"token": challenge, "auth_code": wrong_code(&t, &totp)});
+        let (status, out) = t.post_with_key("/api/auth/verify/", body, None).await;
+        assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("endpoint_key_required")));
+    }
+    let (status, out) = t
+        .post_with_key("/api/auth/verify/", json!({"token": challenge, "auth_code": t.code(&totp)}), Some(&other))
+        .await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("endpoint_key_invalid")));
+    let access = t.login("205", json!("e1"), &totp).await["token"].clone();
+
+    // Start without the key: no run, no money.
+    let start = json!({"token": access, "appliance_name": "washer", "units": 10, "price": 20});
+    let (status, out) = t.post_with_key("/api/appliance/start/", start.clone(), None).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("endpoint_key_required")));
+    let (status, _) = t.post_with_key("/api/appliance/start/", start.clone(), Some(&other)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.balance("205").await, 10_000);
+    assert_eq!(t.admin_get("/api/admin/runs/?room=205").await.1["count"], 0);
+
+    // Finish without the key: the run keeps running, nothing is refunded.
+    let (status, started) = t.post("/api/appliance/start/", start).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let finish = json!({"token": started["token"], "units": 0, "price": 0, "aborted": true});
+    let (status, out) = t.post_with_key("/api/appliance/finish/", finish.clone(), None).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("endpoint_key_required")));
+    assert_eq!(t.balance("205").await, 8_000);
+    assert_eq!(t.admin_get("/api/admin/runs/?room=205&status=running").await.1["count"], 1);
+    let (status, _) = t.post("/api/appliance/finish/", finish).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(t.balance("205").await, 10_000);
+    t.check_ledgers().await;
+}
+
+async fn a_rotated_key_replaces_the_old_one_and_a_legacy_keyless_endpoint_needs_none(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    let totp = t.room("206", 5_000).await;
+    let old = t.key("e1");
+    let (status, rotated) = t.admin_post("/api/admin/endpoints/e1/rotate-key/", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new = rotated["endpoint_key"].as_str().unwrap().to_string();
+    assert!(new.len() >= 43 && new != old, "{rotated}");
+    assert!(new.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{new}");
+    let body = json!({"room_num": 206, "endpoint_id": "e1"});
+    let (status, out) = t.post_with_key("/api/auth/challenge/", body.clone(), Some(&old)).await;
+    assert_eq!((status, out["code"].clone()), (StatusCode::UNAUTHORIZED, json!("endpoint_key_invalid")));
+    assert_eq!(t.post_with_key("/api/auth/challenge/", body, Some(&new)).await.0, StatusCode::OK);
+    let (status, _) = t.admin_post("/api/admin/endpoints/nope/rotate-key/", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A legacy terminal works without the header; the admin list says which endpoints are keyless.
+    let body = json!({"endpoint_id": "old", "name": "old terminal", "appliances": ["washer"], "legacy_keyless": true});
+    let (status, out) = t.admin_post("/api/admin/endpoints/", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    let (status, challenge) =
+        t.post_with_key("/api/auth/challenge/", json!({"room_num": 206, "endpoint_id": "old"}), None).await;
+    assert_eq!(status, StatusCode::OK, "{challenge}");
+    let body = json!({"token": challenge["token"], "auth_code": t.code(&totp)});
+    let (status, verified) = t.post_with_key("/api/auth/verify/", body, None).await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    let start = json!({"token": verified["token"], "appliance_name": "washer", "units": 1, "price": 10});
+    let (status, started) = t.post_with_key("/api/appliance/start/", start, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let finish = json!({"token": started["token"], "units": 1, "price": 5});
+    assert_eq!(t.post_with_key("/api/appliance/finish/", finish, None).await.0, StatusCode::OK);
+    assert_eq!(t.balance("206").await, 4_500);
+    let (_, list) = t.admin_get("/api/admin/endpoints/").await;
+    let flags: Vec<(Value, Value)> = list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["endpoint_id"].clone(), e["legacy_keyless"].clone()))
+        .collect();
+    assert_eq!(flags, vec![(json!("e1"), json!(false)), (json!("old"), json!(true))]);
+    // Neither the key nor its hash is ever listed.
+    assert!(!list.to_string().contains(&new) && !list.to_string().contains("key_hash"), "{list}");
+    // Clearing the flag makes the terminal need its key.
+    let (status, out) = t.admin_post("/api/admin/endpoints/old/rotate-key/", json!({"legacy_keyless": false})).await;
+    assert_eq!((status, out["legacy_keyless"].clone()), (StatusCode::OK, json!(false)));
+    let (status, _) =
+        t.post_with_key("/api/auth/challenge/", json!({"room_num": 206, "endpoint_id": "old"}), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    t.check_ledgers().await;
+}
+
+async fn units_and_price_over_the_appliance_caps_are_400_and_finish_never_charges_more_than_reserved(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    let body = json!({"name": "dryer", "price_per_unit": 50, "max_units": 10, "max_price": 500});
+    let (status, out) = t.admin_post("/api/admin/appliances/", body).await;
+    assert_eq!(
+        (status, out["max_units"].clone(), out["max_price"].clone()),
+        (StatusCode::CREATED, json!(10), json!(500))
+    );
+    t.appliance("washer", 25).await;
+    let (_, list) = t.admin_get("/api/admin/appliances/").await;
+    let washer = list["results"].as_array().unwrap().iter().find(|a| a["name"] == "washer").unwrap().clone();
+    assert_eq!((washer["max_units"].clone(), washer["max_price"].clone()), (json!(1000), json!(1000)));
+    for bad in [json!({"max_units": 0}), json!({"max_price": -1}), json!({"max_price": 2_000_000})] {
+        let mut body = json!({"name": "kettle", "price_per_unit": 1});
+        body.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
+        let (status, out) = t.admin_post("/api/admin/appliances/", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+        assert!(out["field"].as_str().unwrap().starts_with("max_"), "{out}");
+    }
+    t.endpoint(json!("e1"), &["dryer", "washer"]).await;
+    let totp = t.room("207", 500_000).await;
+    let access = t.login("207", json!("e1"), &totp).await["token"].clone();
+    let start = |name: &str, units: i64, price: i64| json!({"token": access, "appliance_name": name, "units": units, "price": price});
+    for (name, units, price, field) in [
+        ("dryer", 11, 10, "units"),
+        ("dryer", 10, 501, "price"),
+        ("washer", 1, 1001, "price"),
+        ("washer", 1001, 1, "units"),
+    ] {
+        let (status, out) = t.post("/api/appliance/start/", start(name, units, price)).await;
+        assert_eq!(
+            (status, out["field"].clone(), out["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!(field), json!("over_appliance_cap")),
+            "{out}"
+        );
+    }
+    assert_eq!(t.balance("207").await, 500_000);
+    assert_eq!(t.admin_get("/api/admin/runs/?room=207").await.1["count"], 0);
+
+    // At the caps it goes; a finish price far above the reservation is clamped: never charged more.
+    let (status, started) = t.post("/api/appliance/start/", start("dryer", 10, 500)).await;
+    assert_eq!((status, started["newbalance"].clone()), (StatusCode::CREATED, json!(450_000)), "{started}");
+    let finish = json!({"token": started["token"], "units": 10, "price": 1_000_000});
+    let (status, out) = t.post("/api/appliance/finish/", finish).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(t.balance("207").await, 450_000);
+    let (_, runs) = t.admin_get("/api/admin/runs/?room=207").await;
+    assert_eq!(
+        (runs["results"][0]["reserved_cents"].clone(), runs["results"][0]["refund_cents"].clone()),
+        (json!(50_000), json!(0))
+    );
+    t.check_ledgers().await;
+}
+
+async fn an_admin_credit_above_ten_to_the_ten_cents_is_amount_out_of_range(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.room("208", 0).await;
+    for amount in [10_000_000_001_i64, -10_000_000_001, i64::MAX, i64::MIN] {
+        let (status, out) = t.admin_post("/api/admin/rooms/208/credit/", json!({"amount": amount})).await;
+        assert_eq!(
+            (status, out["code"].clone(), out["field"].clone()),
+            (StatusCode::BAD_REQUEST, json!("amount_out_of_range"), json!("amount")),
+            "{amount}: {out}"
+        );
+    }
+    assert_eq!(t.balance("208").await, 0);
+    let (status, out) = t.admin_post("/api/admin/rooms/208/credit/", json!({"amount": 10_000_000_000_i64})).await;
+    assert_eq!((status, out["balance"].clone()), (StatusCode::OK, json!(10_000_000_000_i64)));
+    t.check_ledgers().await;
+}
+
+async fn three_thousand_character_ids_are_400_or_404_never_500(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 25).await;
+    t.endpoint(json!("e1"), &["washer"]).await;
+    let totp = t.room("209", 10_000).await;
+    let long = "a".repeat(3_000);
+    let medium = "b".repeat(100);
+    let access = t.login("209", json!("e1"), &totp).await["token"].clone();
+    let (status, out) =
+        t.post("/api/appliance/start/", json!({"token": access, "appliance_name": long, "units": 1, "price": 1})).await;
+    assert_eq!((status, out["field"].clone()), (StatusCode::BAD_REQUEST, json!("appliance_name")), "{out}");
+    for field in ["room_num", "endpoint_id"] {
+        let mut body = json!({"room_num": 209, "endpoint_id": "e1"});
+        body[field] = json!(long);
+        let (status, out) = t.post("/api/auth/challenge/", body).await;
+        assert_eq!((status, out["field"].clone()), (StatusCode::BAD_REQUEST, json!(field)), "{out}");
+    }
+    let (status, out) = t.admin_get(&format!("/api/admin/runs/?room={long}")).await;
+    assert_eq!((status, out["field"].clone()), (StatusCode::BAD_REQUEST, json!("room")), "{out}");
+    for id in [&long, &medium] {
+        for path in [format!("/api/admin/rooms/{id}/"), format!("/api/admin/rooms/{id}/ledger/")] {
+            assert_eq!(t.admin_get(&path).await.0, StatusCode::NOT_FOUND, "{path}");
+        }
+        for path in [
+            format!("/api/admin/rooms/{id}/credit/"),
+            format!("/api/admin/rooms/{id}/totp/"),
+            format!("/api/admin/endpoints/{id}/revoke-tokens/"),
+            format!("/api/admin/endpoints/{id}/rotate-key/"),
+            format!("/api/admin/runs/{id}/abort/"),
+        ] {
+            let (status, out) = t.admin_post(&path, json!({"amount": 5})).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {out}");
+        }
+    }
+    let (status, out) = t.admin_post("/api/admin/rooms/", json!({"key": long})).await;
+    assert_eq!((status, out["field"].clone()), (StatusCode::BAD_REQUEST, json!("key")));
+    let (status, out) =
+        t.admin_post("/api/admin/endpoints/", json!({"endpoint_id": "e2", "name": "x", "appliances": [long]})).await;
+    assert_eq!((status, out["field"].clone()), (StatusCode::BAD_REQUEST, json!("appliances")));
+    assert_eq!(t.balance("209").await, 10_000);
     t.check_ledgers().await;
 }

@@ -173,6 +173,11 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
             "name": q.name, "in": "query", "required": false, "description": q.description, "schema": (q.schema)(),
         }));
     }
+    for h in op.headers {
+        parameters.push(json!({
+            "name": h.name, "in": "header", "required": false, "description": h.description, "schema": (h.schema)(),
+        }));
+    }
     if op.paginated {
         parameters
             .push(json!({"name": "page", "in": "query", "required": false, "description": "1-based page number.",

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Components, envelope_of, numbered_page_of, page_of, schema_of};
 use crate::appliances::admin as room_admin;
-use crate::appliances::model::{Appliance, Endpoint, LedgerEntry, Run, RunStatus};
+use crate::appliances::model::{Appliance, LedgerEntry, Run, RunStatus};
 use crate::appliances::service as appliance;
 use crate::bank::handlers as bank;
 use crate::bank::import::ImportReport;
@@ -31,6 +31,8 @@ pub type SchemaFn = fn(&mut Components) -> Value;
 pub struct Op {
     pub description: &'static str,
     pub query: &'static [QueryParam],
+    /// Request headers the operation reads (beyond `Authorization`).
+    pub headers: &'static [QueryParam],
     /// `?page=&page_size=`, and a 404 for a page past the end.
     pub paginated: bool,
     pub body: Option<Body>,
@@ -129,6 +131,10 @@ impl Op {
         self.query = query;
         self
     }
+    fn headers(mut self, headers: &'static [QueryParam]) -> Op {
+        self.headers = headers;
+        self
+    }
     fn errors(mut self, errors: &'static [u16]) -> Op {
         self.errors = errors;
         self
@@ -138,6 +144,14 @@ impl Op {
 fn string() -> Value {
     json!({"type": "string"})
 }
+
+/// The appliance endpoints' device key header.
+const ENDPOINT_KEY: &[QueryParam] = &[QueryParam {
+    name: "X-Endpoint-Key",
+    description: "The endpoint's device key (from its creation or last rotation). Required unless the endpoint \
+                  is `legacy_keyless`: 401 `endpoint_key_required` or `endpoint_key_invalid`, and nothing changes.",
+    schema: string,
+}];
 fn date() -> Value {
     json!({"type": "string", "description": "YYYY-MM-DD"})
 }
@@ -286,15 +300,25 @@ pub static OPERATIONS: &[Described] = &[
     ("admin-rfid-unblacklist", || Op::new().reply(200, "The tag, usable again", schema_of::<rfid::Tag>).errors(&[400])),
     ("appliance-auth-challenge", || {
         Op::new()
-            .describe("A 60 s challenge token bound to the room and the endpoint.")
+            .describe(
+                "A 60 s challenge token bound to the room and the endpoint. Whether the room exists is not said: \
+                 any well-formed room key gets a token, and one for a key no room has never verifies.",
+            )
+            .headers(ENDPOINT_KEY)
             .json(schema_of::<appliance::ChallengeBody>)
             .example(json!({"room_num": 12345, "endpoint_id": 1}))
             .reply(200, "The challenge token", schema_of::<appliance::TokenReply>)
-            .errors(&[404])
+            .errors(&[401, 404])
     }),
     ("appliance-auth-verify", || {
         Op::new()
-            .describe("Checks the challenge token and the room's TOTP code.")
+            .describe(
+                "Checks the challenge token and the room's TOTP code. More than 3 codes within 5 minutes for a \
+                 room at one endpoint lock its TOTP there for 5 minutes: 429 `totp_locked` with `Retry-After` \
+                 (and `retry_after` in the body), even for the right code; a right code before that resets the \
+                 count. An unknown room answers as a wrong code does.",
+            )
+            .headers(ENDPOINT_KEY)
             .json(schema_of::<appliance::VerifyBody>)
             .example(json!({"token": "<challenge_jwt>", "auth_code": 123456}))
             .reply(
@@ -305,11 +329,15 @@ pub static OPERATIONS: &[Described] = &[
             .reply_example(
                 json!({"token": "<access_jwt>", "balance": 100000, "appliances": [{"name": "washer", "value": 25}]}),
             )
-            .errors(&[401, 404, 409])
+            .errors(&[401, 404, 429, 503])
     }),
     ("appliance-start", || {
         Op::new()
-            .describe("Reserves `price` × 100 cents from the room.")
+            .describe(
+                "Reserves `price` × 100 cents from the room. `units` and `price` are capped by the appliance's \
+                 `max_units` and `max_price` (400 `over_appliance_cap` naming the field).",
+            )
+            .headers(ENDPOINT_KEY)
             .json(schema_of::<appliance::StartBody>)
             .example(json!({"token": "<access_jwt>", "appliance_name": "washer", "units": 300, "price": 20}))
             .reply(201, "The run started", schema_of::<appliance::StartReply>)
@@ -318,7 +346,11 @@ pub static OPERATIONS: &[Described] = &[
     }),
     ("appliance-finish", || {
         Op::new()
-            .describe("Ends the run; a lower final price is refunded.")
+            .describe(
+                "Ends the run; a lower final price is refunded. A higher one is clamped: never more than the \
+                 reservation is charged.",
+            )
+            .headers(ENDPOINT_KEY)
             .json(schema_of::<appliance::FinishBody>)
             .example(json!({"token": "<start_jwt>", "units": 250, "price": 15, "aborted": false}))
             .reply(200, "The run's status", schema_of::<appliance::FinishReply>)
@@ -353,25 +385,43 @@ pub static OPERATIONS: &[Described] = &[
     ("admin-appliances-create", || {
         Op::new()
             .json(schema_of::<room_admin::NewAppliance>)
-            .example(json!({"name": "washer", "price_per_unit": 25}))
+            .example(json!({"name": "washer", "price_per_unit": 25, "max_units": 1000, "max_price": 1000}))
             .reply(201, "The appliance", schema_of::<Appliance>)
             .errors(&[409])
     }),
     ("admin-appliances-list", || Op::new().page(page_of::<Appliance>)),
     ("admin-endpoints-create", || {
         Op::new()
+            .describe(
+                "The reply carries the endpoint's device key `endpoint_key`, shown only here (stored hashed). \
+                 `legacy_keyless: true` lets a terminal that cannot send `X-Endpoint-Key` work without it.",
+            )
             .json(schema_of::<room_admin::NewEndpoint>)
             .example(json!({"endpoint_id": 1, "name": "Laundry, ground floor", "appliances": ["washer"]}))
-            .reply(201, "The endpoint", schema_of::<Endpoint>)
+            .reply(201, "The endpoint and its device key", schema_of::<room_admin::EndpointWithKey>)
             .errors(&[409])
     }),
-    ("admin-endpoints-list", || Op::new().page(page_of::<Endpoint>)),
+    ("admin-endpoints-list", || Op::new().page(page_of::<room_admin::EndpointView>)),
     ("admin-endpoints-revoke-tokens", || {
         Op::new().describe("Every token issued for the endpoint stops working.").reply(
             200,
             "The endpoint",
-            schema_of::<Endpoint>,
+            schema_of::<room_admin::EndpointView>,
         )
+    }),
+    ("admin-endpoints-rotate-key", || {
+        Op::new()
+            .describe(
+                "A new device key, shown only here; the old one stops working at once. The body may be empty; \
+                 `legacy_keyless` sets or clears the flag.",
+            )
+            .body(Body {
+                required: false,
+                content: vec![("application/json", schema_of::<room_admin::RotateKey>)],
+                example: None,
+            })
+            .example(json!({"legacy_keyless": false}))
+            .reply(200, "The endpoint and its new device key", schema_of::<room_admin::EndpointWithKey>)
     }),
     ("admin-runs-list", || {
         Op::new()

@@ -2,6 +2,7 @@
 //! secrets, credits and ledgers; appliances; endpoints; runs.
 
 use ::http::StatusCode;
+use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -9,12 +10,16 @@ use serde_json::Value as Json;
 use crate::App;
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Page};
-use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param, query_param};
+use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, query_param};
+use crate::platform::id::{field_id, path_id};
 use crate::platform::store::{self, Cond, Index, Item, Query, SkCond, StoreError, Update, Write, s};
 
 use super::keys;
-use super::model::{Appliance, Endpoint, LedgerEntry, Room, RoomTotp, Run, RunStatus};
-use super::service::{self, balance_change, get_room, id_of, room_not_found};
+use super::model::{
+    Appliance, DEFAULT_MAX_PRICE, DEFAULT_MAX_UNITS, Endpoint, EndpointId, LedgerEntry, Room, RoomKey, RoomTotp, Run,
+    RunId, RunStatus, TotpThrottle,
+};
+use super::service::{self, amount_out_of_range, balance_change, get_room, room_not_found, typed_id_of};
 
 const PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
@@ -55,7 +60,8 @@ impl From<Room> for RoomView {
 /// exists, 400 when the resident is no user. One get (the resident, when given) and one conditional put.
 pub async fn create_room(app: &'static App, req: Request) -> http::Result<Response> {
     let body: NewRoom = json_body(&req)?;
-    let key = id_of("key", &body.key)?;
+    let key: RoomKey = typed_id_of("key", &body.key)?;
+    let key = key.into_string();
     let resident_id = body.resident_id.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     if let Some(resident) = &resident_id {
         let known = resident.len() <= 64 && crate::identity::service::get_user(app, resident).await?.is_some();
@@ -81,25 +87,45 @@ pub async fn list_rooms(app: &'static App, req: Request) -> http::Result<Respons
     page::respond(&req, rooms.into_iter().map(RoomView::from).collect(), page)
 }
 
+/// A room's TOTP locked at an endpoint after too many wrong codes (`throttle`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TotpLock {
+    endpoint_id: String,
+    /// Epoch seconds.
+    locked_until: i64,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RoomDetail {
     #[serde(flatten)]
     room: RoomView,
     has_totp: bool,
     last_totp_step: Option<i64>,
+    /// The endpoints where the room's TOTP is locked now.
+    totp_locks: Vec<TotpLock>,
 }
 
-/// `GET /api/admin/rooms/{key}/`. Two gets in parallel.
+/// `GET /api/admin/rooms/{key}/`. Two gets and a query of the room's throttle items, in parallel.
 pub async fn get_room_detail(app: &'static App, req: Request) -> http::Result<Response> {
-    let key = path_param(&req, "key")?.to_string();
-    let (room, totp) = tokio::try_join!(get_room(app, &key), async {
-        Ok(app.store.get(&keys::room_totp(&key)).await?.map(store::from_item::<RoomTotp>).transpose()?)
-    })?;
+    let key = path_id::<RoomKey>(&req, "key")?.into_string();
+    let throttles = Query::partition(keys::room_pk(&key)).sk(SkCond::BeginsWith(keys::TOTP_THROTTLE_PREFIX.into()));
+    let (room, totp, throttles) = tokio::try_join!(
+        get_room(app, &key),
+        async { Ok(app.store.get(&keys::room_totp(&key)).await?.map(store::from_item::<RoomTotp>).transpose()?) },
+        async { Ok::<_, ApiError>(app.store.query_all::<TotpThrottle>(throttles).await?) },
+    )?;
     let room = room.ok_or_else(room_not_found)?;
+    let now = app.clock.now_secs();
+    let totp_locks = throttles
+        .into_iter()
+        .filter_map(|t| t.locked_until.filter(|until| *until > now).map(|until| (t.endpoint_id, until)))
+        .map(|(endpoint_id, locked_until)| TotpLock { endpoint_id, locked_until })
+        .collect();
     http::ok(&RoomDetail {
         room: room.into(),
         has_totp: totp.is_some(),
         last_totp_step: totp.and_then(|t| t.last_step),
+        totp_locks,
     })
 }
 
@@ -112,7 +138,7 @@ pub(crate) struct TotpView {
 /// `POST /api/admin/rooms/{key}/totp/` → 201 `{secret, otpauth_uri}`: a new secret; the old one stops working.
 /// One transaction (room check, secret put).
 pub async fn new_totp(app: &'static App, req: Request) -> http::Result<Response> {
-    let key = path_param(&req, "key")?.to_string();
+    let key = path_id::<RoomKey>(&req, "key")?.into_string();
     let mut bytes = [0u8; 20];
     rand::rng().fill_bytes(&mut bytes);
     let secret = match totp_rs::Secret::Raw(bytes.to_vec()).to_encoded() {
@@ -150,21 +176,28 @@ pub(crate) struct BalanceView {
     balance: i64,
 }
 
+/// Largest admin credit or debit, in cents (10^10 minor units).
+pub const MAX_CREDIT_CENTS: u64 = 10_000_000_000;
+
 /// `POST /api/admin/rooms/{key}/credit/` `{amount, note}` (cents; negative debits, never below zero) → 200
-/// `{balance}`. One get and one transaction (retried when the balance moved meanwhile).
+/// `{balance}`; beyond ±10^10 cents 400 `amount_out_of_range`. One get and one transaction (retried when the
+/// balance moved meanwhile).
 pub async fn credit(app: &'static App, req: Request) -> http::Result<Response> {
-    let key = path_param(&req, "key")?.to_string();
+    let key = path_id::<RoomKey>(&req, "key")?.into_string();
     let body: CreditBody = json_body(&req)?;
     let admin = principal(&req)?.user_id.clone();
+    if body.amount == 0 {
+        return Err(ApiError::invalid_field("amount", "invalid", "amount must be non-zero cents."));
+    }
     // unsigned_abs: i64::MIN has no i64 absolute value (schemathesis sends it).
-    if body.amount == 0 || body.amount.unsigned_abs() > 10_000_000_000 {
-        return Err(ApiError::invalid_field("amount", "invalid", "amount must be non-zero cents within ±10^10."));
+    if body.amount.unsigned_abs() > MAX_CREDIT_CENTS {
+        return Err(ApiError::invalid_field("amount", "amount_out_of_range", "amount must be within ±10^10 cents."));
     }
     let note = body.note.trim().chars().take(200).collect::<String>();
     let reference = if note.is_empty() { format!("admin:{admin}") } else { format!("admin:{admin}: {note}") };
     for _ in 0..20 {
         let room = get_room(app, &key).await?.ok_or_else(room_not_found)?;
-        if room.balance + body.amount < 0 {
+        if room.balance.checked_add(body.amount).ok_or_else(amount_out_of_range)? < 0 {
             return Err(ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "insufficient_funds",
@@ -184,7 +217,7 @@ pub async fn credit(app: &'static App, req: Request) -> http::Result<Response> {
 
 /// `GET /api/admin/rooms/{key}/ledger/`: newest first, paginated. One query page per 1 MB of entries.
 pub async fn ledger(app: &'static App, req: Request) -> http::Result<Response> {
-    let key = path_param(&req, "key")?.to_string();
+    let key = path_id::<RoomKey>(&req, "key")?.into_string();
     let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     get_room(app, &key).await?.ok_or_else(room_not_found)?;
     let query = Query::partition(keys::room_pk(&key)).sk(SkCond::BeginsWith(keys::LEDGER_PREFIX.into())).descending();
@@ -198,20 +231,44 @@ pub async fn ledger(app: &'static App, req: Request) -> http::Result<Response> {
 pub(crate) struct NewAppliance {
     name: String,
     price_per_unit: i64,
+    /// Most units one run may ask for (default 1,000; at most 10^9).
+    #[serde(default)]
+    max_units: Option<i64>,
+    /// Most whole currency units one run may reserve (default 1,000; at most 10^6).
+    #[serde(default)]
+    max_price: Option<i64>,
 }
 
-/// `POST /api/admin/appliances/` `{name, price_per_unit}` → 201. One conditional put.
+/// An optional cap: positive and at most `max`, else 400 naming the field.
+fn cap(field: &'static str, value: Option<i64>, default: i64, max: i64) -> http::Result<i64> {
+    match value {
+        None => Ok(default),
+        Some(v) if v > 0 && v <= max => Ok(v),
+        Some(_) => Err(ApiError::invalid_field(field, "invalid", format!("{field} must be between 1 and {max}."))),
+    }
+}
+
+/// `POST /api/admin/appliances/` `{name, price_per_unit, max_units?, max_price?}` → 201. One conditional put.
 pub async fn create_appliance(app: &'static App, req: Request) -> http::Result<Response> {
     let body: NewAppliance = json_body(&req)?;
     let name = body.name.trim().to_string();
-    if name.is_empty() || name.len() > 64 {
+    if name.is_empty() || name.len() > service::MAX_APPLIANCE_NAME {
         return Err(ApiError::invalid_field("name", "invalid", "name must be 1 to 64 characters."));
     }
-    if body.price_per_unit <= 0 {
-        return Err(ApiError::invalid_field("price_per_unit", "not_positive", "price_per_unit must be positive."));
+    if body.price_per_unit <= 0 || body.price_per_unit > service::MAX_PRICE {
+        return Err(ApiError::invalid_field(
+            "price_per_unit",
+            "not_positive",
+            "price_per_unit must be positive and at most 10^6.",
+        ));
     }
-    let appliance =
-        Appliance { name: name.clone(), price_per_unit: body.price_per_unit, created_at: app.clock.now_secs() };
+    let appliance = Appliance {
+        name: name.clone(),
+        price_per_unit: body.price_per_unit,
+        max_units: cap("max_units", body.max_units, DEFAULT_MAX_UNITS, service::MAX_UNITS)?,
+        max_price: cap("max_price", body.max_price, DEFAULT_MAX_PRICE, service::MAX_PRICE)?,
+        created_at: app.clock.now_secs(),
+    };
     let mut item = with_key(store::to_item(&appliance)?, keys::appliance(&name), "appliance");
     item.insert("GSI1PK".into(), s(keys::APPLIANCES_GSI1PK));
     item.insert("GSI1SK".into(), s(&name));
@@ -240,26 +297,81 @@ pub(crate) struct NewEndpoint {
     endpoint_id: Json,
     name: String,
     appliances: Vec<String>,
+    /// For a terminal that cannot send `X-Endpoint-Key`: its requests pass without it (each one logged).
+    #[serde(default)]
+    legacy_keyless: bool,
 }
 
-/// `POST /api/admin/endpoints/` `{endpoint_id, name, appliances: [names]}` → 201. One transaction: the endpoint
+/// An endpoint as admins see it (never its key or the key's hash).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct EndpointView {
+    endpoint_id: String,
+    name: String,
+    appliances: Vec<String>,
+    token_version: i64,
+    last_seen: Option<i64>,
+    created_at: i64,
+    /// Whether a device key is set (endpoints from before keys have none until one is rotated in).
+    has_key: bool,
+    legacy_keyless: bool,
+}
+
+impl From<Endpoint> for EndpointView {
+    fn from(e: Endpoint) -> Self {
+        EndpointView {
+            endpoint_id: e.endpoint_id,
+            name: e.name,
+            appliances: e.appliances,
+            token_version: e.token_version,
+            last_seen: e.last_seen,
+            created_at: e.created_at,
+            has_key: e.key_hash.is_some(),
+            legacy_keyless: e.legacy_keyless,
+        }
+    }
+}
+
+/// The endpoint and its new device key: the only time the key is shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct EndpointWithKey {
+    #[serde(flatten)]
+    endpoint: EndpointView,
+    /// 256 random bits, URL-safe base64 without padding; the endpoint sends it in `X-Endpoint-Key`.
+    endpoint_key: String,
+}
+
+/// A new device key: 32 random bytes, URL-safe base64 (43 characters).
+fn new_endpoint_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `POST /api/admin/endpoints/` `{endpoint_id, name, appliances: [names], legacy_keyless?}` → 201 with the
+/// endpoint and its `endpoint_key` (shown once; stored as its SHA-256). One transaction: the endpoint
 /// (absent) and a check that each appliance exists.
 pub async fn create_endpoint(app: &'static App, req: Request) -> http::Result<Response> {
     let body: NewEndpoint = json_body(&req)?;
-    let endpoint_id = id_of("endpoint_id", &body.endpoint_id)?;
+    let endpoint_id: EndpointId = typed_id_of("endpoint_id", &body.endpoint_id)?;
+    let endpoint_id = endpoint_id.into_string();
     let mut appliances: Vec<String> = body.appliances.iter().map(|a| a.trim().to_string()).collect();
     appliances.sort();
     appliances.dedup();
-    if appliances.len() > 50 || appliances.iter().any(String::is_empty) {
+    if appliances.len() > 50 || appliances.iter().any(|a| a.is_empty() || a.len() > service::MAX_APPLIANCE_NAME) {
         return Err(ApiError::invalid_field("appliances", "invalid", "appliances must be up to 50 names."));
     }
+    let name = body.name.trim().to_string();
+    crate::platform::id::bounded_text("name", &name, 200)?;
+    let endpoint_key = new_endpoint_key();
     let endpoint = Endpoint {
         endpoint_id: endpoint_id.clone(),
-        name: body.name.trim().to_string(),
+        name,
         appliances: appliances.clone(),
         token_version: 1,
         last_seen: None,
         created_at: app.clock.now_secs(),
+        key_hash: Some(service::hash_endpoint_key(&endpoint_key)),
+        legacy_keyless: body.legacy_keyless,
     };
     let mut item = with_key(store::to_item(&endpoint)?, keys::endpoint(&endpoint_id), "endpoint");
     item.insert("GSI1PK".into(), s(keys::ENDPOINTS_GSI1PK));
@@ -267,7 +379,7 @@ pub async fn create_endpoint(app: &'static App, req: Request) -> http::Result<Re
     let mut writes = vec![Write::Put { item, cond: Some(Cond::item_absent()) }];
     writes.extend(appliances.iter().map(|a| Write::Check { key: keys::appliance(a), cond: Cond::item_exists() }));
     match app.store.transact(writes).await {
-        Ok(()) => Ok(json_response(StatusCode::CREATED, &endpoint)),
+        Ok(()) => Ok(json_response(StatusCode::CREATED, &EndpointWithKey { endpoint: endpoint.into(), endpoint_key })),
         Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
             Err(ApiError::conflict("endpoint_exists", "An endpoint with this id exists."))
         }
@@ -287,16 +399,46 @@ pub async fn create_endpoint(app: &'static App, req: Request) -> http::Result<Re
 pub async fn list_endpoints(app: &'static App, req: Request) -> http::Result<Response> {
     let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     let items: Vec<Endpoint> = app.store.query_all(Query::partition(keys::ENDPOINTS_GSI1PK).index(Index::Gsi1)).await?;
-    page::respond(&req, items, page)
+    page::respond(&req, items.into_iter().map(EndpointView::from).collect(), page)
 }
 
 /// `POST /api/admin/endpoints/{endpoint_id}/revoke-tokens/` → 200 with the endpoint: every token issued for it
 /// stops working. One conditional update.
 pub async fn revoke_tokens(app: &'static App, req: Request) -> http::Result<Response> {
-    let id = path_param(&req, "endpoint_id")?.to_string();
+    let id = path_id::<EndpointId>(&req, "endpoint_id")?;
     match app.store.update(&keys::endpoint(&id), Update::new().add("token_version", 1), Some(Cond::item_exists())).await
     {
-        Ok(item) => http::ok(&store::from_item::<Endpoint>(item)?),
+        Ok(item) => http::ok(&EndpointView::from(store::from_item::<Endpoint>(item)?)),
+        Err(StoreError::ConditionFailed) => Err(service::endpoint_not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct RotateKey {
+    /// Also sets (or clears) `legacy_keyless`; unchanged when absent.
+    #[serde(default)]
+    legacy_keyless: Option<bool>,
+}
+
+/// `POST /api/admin/endpoints/{endpoint_id}/rotate-key/` `{legacy_keyless?}` (the body may be empty) → 200 with
+/// the endpoint and its new `endpoint_key` (shown once); the old key stops working at once. Outstanding tokens
+/// stay valid, but every HTTP request also needs the key (revoke-tokens ends them too). One conditional update.
+pub async fn rotate_key(app: &'static App, req: Request) -> http::Result<Response> {
+    let id = path_id::<EndpointId>(&req, "endpoint_id")?;
+    let body: RotateKey =
+        if req.body().as_ref().iter().all(u8::is_ascii_whitespace) { RotateKey::default() } else { json_body(&req)? };
+    let endpoint_key = new_endpoint_key();
+    let mut update = Update::new().set("key_hash", s(service::hash_endpoint_key(&endpoint_key)));
+    if let Some(legacy) = body.legacy_keyless {
+        update = update.set("legacy_keyless", store::Value::Bool(legacy));
+    }
+    match app.store.update(&keys::endpoint(&id), update, Some(Cond::item_exists())).await {
+        Ok(item) => {
+            let endpoint = store::from_item::<Endpoint>(item)?;
+            tracing::info!(endpoint_id = %id, "endpoint device key rotated");
+            http::ok(&EndpointWithKey { endpoint: endpoint.into(), endpoint_key })
+        }
         Err(StoreError::ConditionFailed) => Err(service::endpoint_not_found()),
         Err(e) => Err(e.into()),
     }
@@ -319,10 +461,11 @@ pub async fn runs_with_status(app: &App, status: RunStatus) -> http::Result<Vec<
 pub async fn list_runs(app: &'static App, req: Request) -> http::Result<Response> {
     let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     let status = query_param(&req, "status").filter(|s| !s.is_empty()).map(parse_status).transpose()?;
-    let room = query_param(&req, "room").filter(|s| !s.is_empty());
+    let room =
+        query_param(&req, "room").filter(|s| !s.is_empty()).map(|r| field_id::<RoomKey>("room", r)).transpose()?;
     let mut runs: Vec<Run> = match (room, status) {
         (Some(room), _) => {
-            app.store.query_all(Query::partition(keys::room_runs_gsi1pk(room)).index(Index::Gsi1)).await?
+            app.store.query_all(Query::partition(keys::room_runs_gsi1pk(&room)).index(Index::Gsi1)).await?
         }
         (None, Some(status)) => runs_with_status(app, status).await?,
         (None, None) => {
@@ -340,7 +483,7 @@ pub async fn list_runs(app: &'static App, req: Request) -> http::Result<Response
 
 /// `POST /api/admin/runs/{run_id}/abort/`: as the stuck-run job does (full refund, abort command). 200 with the run.
 pub async fn abort_run(app: &'static App, req: Request) -> http::Result<Response> {
-    let id = path_param(&req, "run_id")?.to_string();
+    let id = path_id::<RunId>(&req, "run_id")?.into_string();
     let run =
         service::get_run(app, &id).await?.ok_or_else(|| ApiError::not_found("run_not_found", "No run has this id."))?;
     service::abort(app, &run, "admin").await?;

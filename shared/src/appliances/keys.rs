@@ -14,6 +14,14 @@ pub fn room_totp(key: &str) -> Key {
     Key::new(format!("ROOM#{key}"), "TOTP")
 }
 
+/// A room's TOTP throttle at one endpoint: `ROOM#<key>` / `TOTPTHROTTLE#<endpoint id>` (expires by TTL).
+pub fn totp_throttle(room: &str, endpoint_id: &str) -> Key {
+    Key::new(format!("ROOM#{room}"), format!("{TOTP_THROTTLE_PREFIX}{endpoint_id}"))
+}
+
+/// The room's throttle items sort after this prefix within its partition.
+pub const TOTP_THROTTLE_PREFIX: &str = "TOTPTHROTTLE#";
+
 /// The partition of a room (its item, TOTP and ledger).
 pub fn room_pk(key: &str) -> String {
     format!("ROOM#{key}")

@@ -6,6 +6,7 @@
 //! - [`keys`]: every key this module writes (one place);
 //! - [`tokens`]: challenge, access and start tokens;
 //! - [`service`]: the operations and the money rules;
+//! - [`throttle`]: the per-room, per-endpoint TOTP throttle;
 //! - [`handlers`] (HTTP), [`mqtt`] (IoT rules), [`admin`], [`jobs`].
 
 pub mod admin;
@@ -15,4 +16,5 @@ pub mod keys;
 pub mod model;
 pub mod mqtt;
 pub mod service;
+pub mod throttle;
 pub mod tokens;

@@ -2,6 +2,32 @@
 
 use serde::{Deserialize, Serialize};
 
+crate::bounded_id!(
+    /// A room's key (what residents type and bank payments name).
+    pub RoomKey, max = 64
+);
+crate::bounded_id!(
+    /// An endpoint's id (the device in a laundry room).
+    pub EndpointId, max = 64
+);
+crate::bounded_id!(
+    /// A run's id (a UUIDv7 today).
+    pub RunId, max = 64
+);
+
+/// Default cap on the units one run may ask for (an appliance may set its own).
+pub const DEFAULT_MAX_UNITS: i64 = 1_000;
+/// Default cap on the price (whole currency units) one run may reserve.
+pub const DEFAULT_MAX_PRICE: i64 = 1_000;
+
+fn default_max_units() -> i64 {
+    DEFAULT_MAX_UNITS
+}
+
+fn default_max_price() -> i64 {
+    DEFAULT_MAX_PRICE
+}
+
 /// A room: the key residents and bank payments use, and its balance.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Room {
@@ -28,11 +54,18 @@ pub struct RoomTotp {
 pub struct Appliance {
     pub name: String,
     pub price_per_unit: i64,
+    /// Most units one run may ask for (`start` refuses more: 400 naming `units`).
+    #[serde(default = "default_max_units")]
+    pub max_units: i64,
+    /// Most whole currency units one run may reserve (`start` refuses more: 400 naming `price`).
+    #[serde(default = "default_max_price")]
+    pub max_price: i64,
     pub created_at: i64,
 }
 
-/// A device in a laundry room that serves some appliances.
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+/// A device in a laundry room that serves some appliances. As stored: never
+/// sent to a client as is (its key hash stays in the store; see `admin::EndpointView`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Endpoint {
     pub endpoint_id: String,
     pub name: String,
@@ -42,6 +75,27 @@ pub struct Endpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<i64>,
     pub created_at: i64,
+    /// SHA-256 (hex) of the device key the endpoint sends in `X-Endpoint-Key`;
+    /// absent on endpoints created before keys existed (refused until an admin rotates the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_hash: Option<String>,
+    /// A terminal that cannot send a header: its HTTP requests pass without the key (each one logged).
+    #[serde(default)]
+    pub legacy_keyless: bool,
+}
+
+/// A room's failed TOTP codes at one endpoint (`throttle`): the failures
+/// counted in the window that started at `window_start`, and the lock.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TotpThrottle {
+    #[serde(default)]
+    pub endpoint_id: String,
+    #[serde(default)]
+    pub failures: i64,
+    #[serde(default)]
+    pub window_start: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -33,7 +33,8 @@ struct MqttRequest {
 /// Runs one request and publishes its reply. A publish failure fails the invocation (IoT retries it).
 pub async fn request(app: &'static App, event: Json) -> anyhow::Result<()> {
     let req: MqttRequest = serde_json::from_value(event)?;
-    let from = Some(req.endpoint_id.as_str());
+    // The endpoint's certificate identity (the topic it may publish on) stands for its device key.
+    let from = service::Caller::Mqtt { endpoint_id: req.endpoint_id.as_str() };
     let (status, body) = match req.op.as_str() {
         "challenge" => status_and_body(StatusCode::OK, service::challenge(app, req.body, from).await),
         "verify" => status_and_body(StatusCode::OK, service::verify(app, req.body, from).await),

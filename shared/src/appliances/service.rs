@@ -17,18 +17,24 @@ use subtle::ConstantTimeEq;
 use crate::App;
 use crate::platform::clock::new_id;
 use crate::platform::http::ApiError;
+use crate::platform::id::{BoundedId, bounded_text};
 use crate::platform::store::{self, Cond, Item, StoreError, Update, Write, n, s};
 
 use super::keys;
-use super::model::{Appliance, Endpoint, LedgerEntry, Room, RoomTotp, Run, RunStatus};
+use super::model::{Appliance, Endpoint, EndpointId, LedgerEntry, Room, RoomKey, RoomTotp, Run, RunStatus};
+use super::throttle::{self, Reserved};
 use super::tokens::{self, Kind};
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
-/// Largest price (whole currency units) a run may reserve.
-const MAX_PRICE: i64 = 1_000_000;
-/// Largest number of units a run may ask for.
-const MAX_UNITS: i64 = 1_000_000_000;
+/// Largest price (whole currency units) any appliance may allow a run to reserve (its `max_price` is at most this).
+pub const MAX_PRICE: i64 = 1_000_000;
+/// Largest number of units any appliance may allow a run to ask for (its `max_units` is at most this).
+pub const MAX_UNITS: i64 = 1_000_000_000;
+/// The longest appliance name.
+pub const MAX_APPLIANCE_NAME: usize = 64;
+/// The header an endpoint sends its device key in (HTTP).
+pub const ENDPOINT_KEY_HEADER: &str = "x-endpoint-key";
 /// Attempts of a balance transaction that lost a race with another one.
 const BALANCE_ATTEMPTS: u32 = 40;
 pub const TOTP_STEP_SECS: i64 = 30;
@@ -50,6 +56,61 @@ fn not_running() -> ApiError {
     ApiError::conflict("run_not_running", "The run is not running.")
 }
 
+/// Who sends an operation: an HTTP client, with the endpoint's device key if it sent
+/// `X-Endpoint-Key`, or an endpoint over MQTT, whose certificate identity is the topic's endpoint.
+#[derive(Clone, Copy, Debug)]
+pub enum Caller<'a> {
+    Http { endpoint_key: Option<&'a str> },
+    Mqtt { endpoint_id: &'a str },
+}
+
+impl Caller<'_> {
+    /// The endpoint of the MQTT topic the request came on; tokens must name it.
+    fn topic_endpoint(&self) -> Option<&str> {
+        match self {
+            Caller::Mqtt { endpoint_id } => Some(endpoint_id),
+            Caller::Http { .. } => None,
+        }
+    }
+}
+
+/// The stored form of an endpoint's device key: SHA-256, hex (the key is 256 random bits).
+pub fn hash_endpoint_key(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An HTTP caller must send the endpoint's device key (401 `endpoint_key_required` or
+/// `endpoint_key_invalid`), unless an admin marked the endpoint `legacy_keyless` (logged).
+/// MQTT callers are the endpoint (the broker checked its certificate).
+fn check_endpoint_key(endpoint: &Endpoint, caller: Caller<'_>) -> Result<()> {
+    let Caller::Http { endpoint_key } = caller else { return Ok(()) };
+    if endpoint.legacy_keyless {
+        tracing::warn!(endpoint_id = %endpoint.endpoint_id, "legacy keyless endpoint: request accepted without a device key");
+        return Ok(());
+    }
+    let Some(key) = endpoint_key else {
+        return Err(ApiError::unauthorized(
+            "endpoint_key_required",
+            "This endpoint's device key is required in the X-Endpoint-Key header.",
+        ));
+    };
+    let matches = endpoint
+        .key_hash
+        .as_ref()
+        .is_some_and(|stored| bool::from(hash_endpoint_key(key).as_bytes().ct_eq(stored.as_bytes())));
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("endpoint_key_invalid", "The X-Endpoint-Key is not this endpoint's device key."))
+    }
+}
+
+/// 400 `amount_out_of_range` naming `amount`: a balance would leave the range of 64-bit cents.
+pub fn amount_out_of_range() -> ApiError {
+    ApiError::invalid_field("amount", "amount_out_of_range", "The amount would take the balance out of range.")
+}
+
 /// Parses an operation's body as HTTP's `json_body` does: 400 naming the field.
 pub fn parse<T: DeserializeOwned>(body: Json) -> Result<T> {
     serde_path_to_error::deserialize(body).map_err(|e| {
@@ -67,20 +128,19 @@ pub fn parse<T: DeserializeOwned>(body: Json) -> Result<T> {
     })
 }
 
-/// A room key or endpoint id sent as a JSON number or string.
+/// A room key or endpoint id sent as a JSON number or string (1 to 64 of `[A-Za-z0-9_-]`): 400 naming the field.
 pub fn id_of(field: &'static str, value: &Json) -> Result<String> {
+    typed_id_of::<RoomKey>(field, value).map(RoomKey::into_string)
+}
+
+/// A room key or endpoint id sent as a JSON number or string, parsed into its newtype: 400 naming the field.
+pub fn typed_id_of<T: BoundedId>(field: &'static str, value: &Json) -> Result<T> {
     let id = match value {
         Json::Number(n) if n.is_u64() => n.to_string(),
         Json::String(s) => s.trim().to_string(),
         _ => String::new(),
     };
-    let valid =
-        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if valid {
-        Ok(id)
-    } else {
-        Err(ApiError::invalid_field(field, "invalid", format!("{field} must be a number or an id.")))
-    }
+    T::parse(&id).map_err(|_| ApiError::invalid_field(field, "invalid", format!("{field} must be a number or an id.")))
 }
 
 async fn get_as<T: DeserializeOwned>(app: &App, key: &store::Key) -> Result<Option<T>> {
@@ -116,11 +176,12 @@ pub fn balance_change(
     reference: &str,
     at_millis: i64,
 ) -> Result<(Vec<Write>, LedgerEntry)> {
+    let balance_after = old.checked_add(amount).ok_or_else(amount_out_of_range)?;
     let entry = LedgerEntry {
         id: new_id(),
         room: room.to_string(),
         amount,
-        balance_after: old + amount,
+        balance_after,
         kind: kind.to_string(),
         reference: reference.to_string(),
         at: at_millis,
@@ -133,7 +194,7 @@ pub fn balance_change(
     let writes = vec![
         Write::Update {
             key: keys::room(room),
-            update: Update::new().set("balance", n(old + amount)),
+            update: Update::new().set("balance", n(balance_after)),
             cond: Some(Cond::eq("balance", n(old))),
         },
         Write::Put { item, cond: Some(Cond::item_absent()) },
@@ -166,17 +227,19 @@ pub struct TokenReply {
     pub token: String,
 }
 
-/// `challenge`: a 60 s token bound to the room and the endpoint. One round trip (two gets in parallel).
-pub async fn challenge(app: &App, body: Json, from: Option<&str>) -> Result<TokenReply> {
+/// `challenge`: a 60 s token bound to the room and the endpoint. It does not tell whether the room
+/// exists: any well-formed room key gets a token, and a token for a key no room has never verifies
+/// (verify answers it as a wrong code). An unknown endpoint is 404 `endpoint_not_found`; over HTTP the
+/// endpoint's device key is required. One get.
+pub async fn challenge(app: &App, body: Json, caller: Caller<'_>) -> Result<TokenReply> {
     let body: ChallengeBody = parse(body)?;
-    let room_key = id_of("room_num", &body.room_num)?;
-    let endpoint_id = id_of("endpoint_id", &body.endpoint_id)?;
-    if from.is_some_and(|from| from != endpoint_id) {
+    let room_key: RoomKey = typed_id_of("room_num", &body.room_num)?;
+    let endpoint_id: EndpointId = typed_id_of("endpoint_id", &body.endpoint_id)?;
+    if caller.topic_endpoint().is_some_and(|from| from != endpoint_id.as_str()) {
         return Err(ApiError::invalid_field("endpoint_id", "endpoint_mismatch", "Not the endpoint of this topic."));
     }
-    let (room, endpoint) = tokio::try_join!(get_room(app, &room_key), get_endpoint(app, &endpoint_id))?;
-    room.ok_or_else(room_not_found)?;
-    let endpoint = endpoint.ok_or_else(endpoint_not_found)?;
+    let endpoint = get_endpoint(app, &endpoint_id).await?.ok_or_else(endpoint_not_found)?;
+    check_endpoint_key(&endpoint, caller)?;
     let token = tokens::sign(
         app,
         Kind::ApplianceChallenge,
@@ -252,41 +315,70 @@ fn wrong_code() -> ApiError {
     ApiError::unauthorized("invalid_auth_code", "The authentication code is wrong.")
 }
 
-/// `verify`: checks the room's TOTP (each step accepted once per room) and
-/// returns a 5-minute access token, the balance and the endpoint's
-/// appliances. Round trips: 3 gets in parallel, 1 conditional update, the
-/// appliances' gets in parallel.
-pub async fn verify(app: &App, body: Json, from: Option<&str>) -> Result<VerifyReply> {
-    let body: VerifyBody = parse(body)?;
-    let claims = tokens::verify(app, &body.token, Kind::ApplianceChallenge, from)?;
-    let code = auth_code(&body.auth_code)?;
-    let totp_key = keys::room_totp(&claims.room);
-    let (room, secret, endpoint) = tokio::try_join!(
-        get_room(app, &claims.room),
-        get_as::<RoomTotp>(app, &totp_key),
-        get_endpoint(app, &claims.ep),
-    )?;
-    let room = room.ok_or_else(room_not_found)?;
-    let endpoint = endpoint.ok_or_else(endpoint_not_found)?;
-    if endpoint.token_version != claims.tv {
-        return Err(tokens::invalid());
-    }
-    let secret = secret.ok_or_else(|| {
-        ApiError::conflict("totp_not_configured", "This room has no TOTP secret yet; an admin creates one.")
-    })?;
-    let step = matching_step(&totp(&secret.secret)?, &code, app.clock.now_secs()).ok_or_else(wrong_code)?;
+/// Compares the code with the room's secret and accepts its step (each step once per room: one
+/// conditional update). `Ok(Err(_))`: the code is wrong or replayed (a failure the throttle counts).
+async fn match_code(app: &App, room: &str, secret: &RoomTotp, code: &str) -> Result<Result<i64>> {
+    let Some(step) = matching_step(&totp(&secret.secret)?, code, app.clock.now_secs()) else {
+        return Ok(Err(wrong_code()));
+    };
     let replayed = || ApiError::unauthorized("auth_code_replayed", "This authentication code was already used.");
     if secret.last_step.is_some_and(|last| last >= step) {
-        return Err(replayed());
+        return Ok(Err(replayed()));
     }
     let accept = Update::new().set("last_step", n(step));
     let fresh =
         Cond::eq("secret", s(&secret.secret)).and(Cond::not_exists("last_step").or(Cond::lt("last_step", n(step))));
-    match app.store.update(&keys::room_totp(&claims.room), accept, Some(fresh)).await {
-        Ok(_) => {}
-        Err(StoreError::ConditionFailed) => return Err(replayed()),
-        Err(e) => return Err(e.into()),
+    match app.store.update(&keys::room_totp(room), accept, Some(fresh)).await {
+        Ok(_) => Ok(Ok(step)),
+        Err(StoreError::ConditionFailed) => Ok(Err(replayed())),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// `verify`: checks the room's TOTP (each step accepted once per room) and
+/// returns a 5-minute access token, the balance and the endpoint's
+/// appliances. The comparison is reserved first (`throttle`): a 4th wrong
+/// code within 5 minutes for the room at this endpoint locks it there for 5
+/// minutes (429 `totp_locked`, even for the right code). A room that does not
+/// exist or has no secret answers as a wrong code does. Round trips: 4 gets
+/// in parallel, the reservation (1 conditional update), 1 conditional update
+/// accepting the step (or, for the 4th wrong code, setting the lock), 1
+/// conditional delete (the count starts again), the appliances' gets in parallel.
+pub async fn verify(app: &App, body: Json, caller: Caller<'_>) -> Result<VerifyReply> {
+    let body: VerifyBody = parse(body)?;
+    let claims = tokens::verify(app, &body.token, Kind::ApplianceChallenge, caller.topic_endpoint())?;
+    let code = auth_code(&body.auth_code)?;
+    let totp_key = keys::room_totp(&claims.room);
+    let (room, secret, endpoint, counted) = tokio::try_join!(
+        get_room(app, &claims.room),
+        get_as::<RoomTotp>(app, &totp_key),
+        get_endpoint(app, &claims.ep),
+        throttle::get(app, &claims.room, &claims.ep),
+    )?;
+    let endpoint = endpoint.ok_or_else(endpoint_not_found)?;
+    check_endpoint_key(&endpoint, caller)?;
+    if endpoint.token_version != claims.tv {
+        return Err(tokens::invalid());
+    }
+    let count = match throttle::reserve(app, &claims.room, &claims.ep, counted).await? {
+        Reserved::Attempt { count } => count,
+        Reserved::Locked { retry_after, newly } => {
+            if newly {
+                throttle::tell_of_lock(app, &claims.room, room.as_ref(), &claims.ep).await;
+            }
+            return Err(throttle::locked(retry_after));
+        }
+    };
+    // A room that does not exist or has no secret answers as a wrong code does.
+    let accepted = match (&room, &secret) {
+        (Some(_), Some(secret)) => match_code(app, &claims.room, secret, &code).await?,
+        _ => Err(wrong_code()),
+    };
+    if let Err(wrong) = accepted {
+        return Err(throttle::after_wrong_code(app, &claims.room, room.as_ref(), &claims.ep, count, wrong).await);
+    }
+    let room = room.ok_or_else(wrong_code)?;
+    throttle::reset(app, &claims.room, &claims.ep).await?;
     let appliances =
         futures::future::try_join_all(endpoint.appliances.iter().map(|name| get_appliance(app, name))).await?;
     let token = tokens::sign(
@@ -348,30 +440,51 @@ fn run_item(run: &Run) -> Result<Item> {
     Ok(item)
 }
 
+fn appliance_not_found() -> ApiError {
+    ApiError::not_found("appliance_not_found", "No appliance has this name.")
+}
+
+/// A value within the appliance's cap: 400 `over_appliance_cap` naming the field.
+fn within_cap(field: &'static str, value: i64, cap: i64) -> Result<()> {
+    if value > cap {
+        return Err(ApiError::invalid_field(
+            field,
+            "over_appliance_cap",
+            format!("{field} must be at most {cap} for this appliance."),
+        ));
+    }
+    Ok(())
+}
+
 /// `start`: reserves `price × 100` cents and occupies the appliance, in one
 /// transaction with the run and the ledger entry; 402 when the balance does
 /// not cover it, 409 when the appliance is busy — and then nothing changed.
-/// One read round trip (room and endpoint in parallel) and one transaction;
-/// a race on the balance re-reads the room and retries.
-pub async fn start(app: &App, body: Json, from: Option<&str>) -> Result<StartReply> {
+/// `units` and `price` are capped by the appliance's `max_units` and
+/// `max_price`. Over HTTP the endpoint's device key is required.
+/// One read round trip (room, endpoint and appliance in parallel) and one
+/// transaction; a race on the balance re-reads the room and retries.
+pub async fn start(app: &App, body: Json, caller: Caller<'_>) -> Result<StartReply> {
     let body: StartBody = parse(body)?;
-    let claims = tokens::verify(app, &body.token, Kind::ApplianceAccess, from)?;
+    let claims = tokens::verify(app, &body.token, Kind::ApplianceAccess, caller.topic_endpoint())?;
     let appliance = body.appliance_name.trim().to_string();
     if appliance.is_empty() {
         return Err(ApiError::invalid_field("appliance_name", "blank", "appliance_name may not be blank."));
     }
+    bounded_text("appliance_name", &appliance, MAX_APPLIANCE_NAME)?;
     positive("units", body.units, MAX_UNITS)?;
     positive("price", body.price, MAX_PRICE)?;
-    let cost = body.price * 100;
+    let cost = body.price.checked_mul(100).ok_or_else(amount_out_of_range)?;
 
-    let (mut room, endpoint) = tokio::try_join!(get_room(app, &claims.room), get_endpoint(app, &claims.ep))?;
+    let (mut room, endpoint, kind) =
+        tokio::try_join!(get_room(app, &claims.room), get_endpoint(app, &claims.ep), get_appliance(app, &appliance))?;
     let endpoint = endpoint.ok_or_else(tokens::invalid)?;
+    check_endpoint_key(&endpoint, caller)?;
     if endpoint.token_version != claims.tv {
         return Err(tokens::invalid());
     }
     if !endpoint.appliances.contains(&appliance) {
-        return Err(match get_appliance(app, &appliance).await? {
-            None => ApiError::not_found("appliance_not_found", "No appliance has this name."),
+        return Err(match kind {
+            None => appliance_not_found(),
             Some(_) => ApiError::invalid_field(
                 "appliance_name",
                 "appliance_not_served",
@@ -379,6 +492,9 @@ pub async fn start(app: &App, body: Json, from: Option<&str>) -> Result<StartRep
             ),
         });
     }
+    let kind = kind.ok_or_else(appliance_not_found)?;
+    within_cap("units", body.units, kind.max_units)?;
+    within_cap("price", body.price, kind.max_price)?;
     for attempt in 0..BALANCE_ATTEMPTS {
         let current = room.take().ok_or_else(room_not_found)?;
         if current.balance < cost {
@@ -535,13 +651,15 @@ async fn end_run(app: &App, run: &Run, mut room: Option<Room>, ending: Ending) -
     Err(conflict_exhausted())
 }
 
-/// `finish`: records the final units and price, refunds `(reserved − final) × 100`
-/// when positive (a higher final price costs nothing extra) and frees the
-/// appliance. A run that is not running is 409 and is never refunded twice.
+/// `finish`: records the final units and price, refunds `reserved − final × 100`
+/// when positive and frees the appliance. It never charges more than the
+/// reservation: a final price above it is clamped (recorded as sent, refund 0).
+/// A run that is not running is 409 and is never refunded twice. Over HTTP the
+/// endpoint's device key is required.
 /// One read round trip (run, endpoint and room in parallel) and one transaction.
-pub async fn finish(app: &App, body: Json, from: Option<&str>) -> Result<FinishReply> {
+pub async fn finish(app: &App, body: Json, caller: Caller<'_>) -> Result<FinishReply> {
     let body: FinishBody = parse(body)?;
-    let claims = tokens::verify(app, &body.token, Kind::ApplianceStart, from)?;
+    let claims = tokens::verify(app, &body.token, Kind::ApplianceStart, caller.topic_endpoint())?;
     for (field, value) in [("units", body.units), ("price", body.price)] {
         if value < 0 {
             return Err(ApiError::invalid_field(field, "negative", format!("{field} may not be negative.")));
@@ -554,7 +672,9 @@ pub async fn finish(app: &App, body: Json, from: Option<&str>) -> Result<FinishR
     let (run, endpoint, room) =
         tokio::try_join!(get_run(app, &run_id), get_endpoint(app, &claims.ep), get_room(app, &claims.room))?;
     let run = run.ok_or_else(tokens::invalid)?;
-    if endpoint.is_none_or(|e| e.token_version != claims.tv) {
+    let endpoint = endpoint.ok_or_else(tokens::invalid)?;
+    check_endpoint_key(&endpoint, caller)?;
+    if endpoint.token_version != claims.tv {
         return Err(tokens::invalid());
     }
     if run.status != RunStatus::Running {
@@ -565,7 +685,8 @@ pub async fn finish(app: &App, body: Json, from: Option<&str>) -> Result<FinishR
         status,
         final_units: Some(body.units),
         final_price: Some(body.price),
-        refund: (run.reserved_cents - body.price * 100).max(0),
+        // Clamped: at most the reservation is charged (price ≤ MAX_PRICE, so × 100 cannot overflow).
+        refund: run.reserved_cents.saturating_sub(body.price.saturating_mul(100)).max(0),
         ended_by: "device",
         token_version: Some(claims.tv),
     };
@@ -616,10 +737,45 @@ mod tests {
 
     #[test]
     fn room_keys_and_endpoint_ids_come_as_numbers_or_strings() {
-        assert_eq!(id_of("room_num", &serde_json::json!(12345)).unwrap(), "12345");
-        assert_eq!(id_of("room_num", &serde_json::json!(" A-1 ")).unwrap(), "A-1");
-        for bad in [serde_json::json!(""), serde_json::json!("a b"), serde_json::json!(null), serde_json::json!(-1)] {
-            assert!(id_of("room_num", &bad).is_err(), "{bad}");
+        assert_eq!(typed_id_of::<RoomKey>("room_num", &serde_json::json!(12345)).unwrap().as_str(), "12345");
+        assert_eq!(typed_id_of::<RoomKey>("room_num", &serde_json::json!(" A-1 ")).unwrap().as_str(), "A-1");
+        let long = serde_json::json!("x".repeat(3000));
+        for bad in
+            [serde_json::json!(""), serde_json::json!("a b"), serde_json::json!(null), serde_json::json!(-1), long]
+        {
+            assert!(typed_id_of::<RoomKey>("room_num", &bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_balance_change_that_would_overflow_is_out_of_range_not_a_wrap() {
+        let err = balance_change("r", i64::MAX - 5, 10, "admin_credit", "t", 0).unwrap_err();
+        assert_eq!((err.code.as_ref(), err.field.as_deref()), ("amount_out_of_range", Some("amount")));
+        let err = balance_change("r", i64::MIN + 5, -10, "admin_credit", "t", 0).unwrap_err();
+        assert_eq!(err.code, "amount_out_of_range");
+        assert_eq!(balance_change("r", 5, -5, "run_start", "t", 0).unwrap().1.balance_after, 0);
+    }
+
+    #[test]
+    fn an_endpoint_key_is_checked_against_its_hash_unless_the_endpoint_is_legacy_keyless() {
+        let mut endpoint = Endpoint {
+            endpoint_id: "e1".into(),
+            name: "n".into(),
+            appliances: vec![],
+            token_version: 1,
+            last_seen: None,
+            created_at: 0,
+            key_hash: Some(hash_endpoint_key("right")),
+            legacy_keyless: false,
+        };
+        let http = |key| Caller::Http { endpoint_key: key };
+        assert!(check_endpoint_key(&endpoint, http(Some("right"))).is_ok());
+        assert_eq!(check_endpoint_key(&endpoint, http(Some("wrong"))).unwrap_err().code, "endpoint_key_invalid");
+        assert_eq!(check_endpoint_key(&endpoint, http(None)).unwrap_err().code, "endpoint_key_required");
+        assert!(check_endpoint_key(&endpoint, Caller::Mqtt { endpoint_id: "e1" }).is_ok());
+        endpoint.key_hash = None;
+        assert_eq!(check_endpoint_key(&endpoint, http(Some("right"))).unwrap_err().code, "endpoint_key_invalid");
+        endpoint.legacy_keyless = true;
+        assert!(check_endpoint_key(&endpoint, http(None)).is_ok());
     }
 }
