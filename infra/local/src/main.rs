@@ -55,8 +55,15 @@ async fn main() -> ExitCode {
 async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let shutdown = shutdown_signal()?;
+    let warnings = config.dev_exposure_warnings();
     let stack = Stack::start(config, Clock::System, Options::default()).await?;
     let c = &stack.app.config;
+    // Loud on purpose: dev mode on a reachable address hands out login codes and accepts a
+    // published key. Printed to stderr (whatever RUST_LOG says) and logged.
+    for warning in &warnings {
+        eprintln!("WARNING: {warning}");
+        tracing::warn!("{warning}");
+    }
     println!("premises {} (store: {:?}, data: {})", env!("CARGO_PKG_VERSION"), c.store, c.data_dir.display());
     println!("HTTP  http://{}", stack.http_addr);
     if let Some(mqtt) = stack.mqtt_addr {

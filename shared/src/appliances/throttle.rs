@@ -169,6 +169,7 @@ pub async fn tell_of_lock(app: &App, room_key: &str, room: Option<&Room>, endpoi
         ),
         data: serde_json::json!({"room": room_key, "endpoint_id": endpoint_id, "lock_secs": LOCK_SECS}),
         channels: vec![Channel::Inbox, Channel::Email],
+        sealed_secret: None,
     };
     if let Err(e) = notifications::enqueue(app, &notification).await {
         tracing::error!(room = %room_key, error = %e, "TOTP lock notification not enqueued");
