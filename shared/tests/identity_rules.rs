@@ -72,11 +72,11 @@ async fn every_otp_request_and_attempt_is_in_the_phones_log(app: &'static App, c
     let requested = otp::request(app, phone, Role::Worker).await.unwrap();
     assert!(otp::request(app, phone, Role::Worker).await.is_err());
     clock.advance_millis(1_000);
-    assert!(otp::verify(app, &requested.request_id, "000000x").await.is_err());
+    assert!(otp::verify(app, &rid(&requested.request_id), "000000x", None).await.is_err());
     clock.advance_millis(1_000);
-    otp::verify(app, &requested.request_id, &requested.code).await.expect("the right code");
+    otp::verify(app, &rid(&requested.request_id), &requested.code, None).await.expect("the right code");
     clock.advance_millis(1_000);
-    assert!(otp::verify(app, &requested.request_id, &requested.code).await.is_err());
+    assert!(otp::verify(app, &rid(&requested.request_id), &requested.code, None).await.is_err());
     let events = otp_log(app, phone).await;
     assert_eq!(events.len(), 5, "{events:?}");
     assert_eq!(&events[2..], ["wrong_code", "verified", "used"], "{events:?}");
@@ -109,7 +109,7 @@ async fn a_phone_gets_five_otps_an_hour_one_a_minute(app: &'static App, clock: C
 async fn an_otp_expires_after_its_ttl(app: &'static App, clock: Clock) {
     let requested = otp::request(app, "+919822222222", Role::Worker).await.unwrap();
     clock.advance_millis(300_000);
-    match otp::verify(app, &requested.request_id, &requested.code).await {
+    match otp::verify(app, &rid(&requested.request_id), &requested.code, None).await {
         Err(IdentityError::OtpRefused { code: "otp_expired", .. }) => {}
         other => panic!("an expired code: {other:?}"),
     }
@@ -117,7 +117,7 @@ async fn an_otp_expires_after_its_ttl(app: &'static App, clock: Clock) {
     clock.advance_millis(60_000);
     let requested = otp::request(app, "+919822222222", Role::Worker).await.unwrap();
     clock.advance_millis(299_000);
-    let verified = otp::verify(app, &requested.request_id, &requested.code).await.expect("within the TTL");
+    let verified = otp::verify(app, &rid(&requested.request_id), &requested.code, None).await.expect("within the TTL");
     assert!(verified.is_new_user);
     assert_eq!(verified.user.phone.as_deref(), Some("+919822222222"));
 }
@@ -133,7 +133,7 @@ async fn failed_logins_are_counted_per_minute(app: &'static App, clock: Clock) {
         phone: None,
         role: Role::Member,
     };
-    service::register(app, new).await.unwrap();
+    service::register(app, new, None).await.unwrap();
     for _ in 0..5 {
         assert!(matches!(
             service::login(app, "counted@example.com", "wrong-password", None).await,
@@ -148,4 +148,9 @@ async fn failed_logins_are_counted_per_minute(app: &'static App, clock: Clock) {
     }
     clock.advance_millis(30_000);
     service::login(app, "counted@example.com", password, None).await.expect("the next minute");
+}
+
+/// The request id as a client sends it.
+fn rid(id: &str) -> otp::OtpRequestId {
+    otp::OtpRequestId::parse(id).expect("a request id")
 }

@@ -366,7 +366,7 @@ async fn circle_time_login_refresh_and_me_answer_in_its_envelope(backend: Backen
 }
 
 /// Waits out the last seconds of a minute, so that a test's failed logins fall in one counter window.
-async fn at_the_start_of_a_minute() {
+pub(crate) async fn at_the_start_of_a_minute() {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 60;
     if secs > 45 {
         tokio::time::sleep(std::time::Duration::from_secs(61 - secs)).await;

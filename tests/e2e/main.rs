@@ -10,6 +10,7 @@ mod appliances;
 mod bank;
 mod helpers;
 mod identity;
+mod identity_attacks;
 mod locks;
 mod long_ids;
 mod mqtt_policy;

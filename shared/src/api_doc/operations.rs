@@ -193,12 +193,17 @@ pub static OPERATIONS: &[Described] = &[
     ("api-v1-health", health),
     ("auth-register", || {
         Op::new()
+            .describe(
+                "The phone number is contact data (unique among profiles) until an OTP sent to it is verified. \
+                 At most 30 registrations a minute from one address (then 429 with `Retry-After`).",
+            )
             .json(schema_of::<account::RegisterBody>)
             .example(
                 json!({"email": "user@example.com", "password": "SecurePass123!", "password_confirm": "SecurePass123!",
                 "first_name": "John", "last_name": "Doe", "phone_number": "+1234567890"}),
             )
             .reply(201, "The new user and a token pair", schema_of::<account::Session>)
+            .errors(&[429])
     }),
     ("auth-login", || {
         Op::new()
@@ -223,7 +228,10 @@ pub static OPERATIONS: &[Described] = &[
     ("users-profile-get", || Op::new().reply(200, "The caller", schema_of::<UserView>)),
     ("users-profile-put", || {
         Op::new()
-            .describe("Changes names, phone number and Telegram chat id; the email stays.")
+            .describe(
+                "Changes names, phone number and Telegram chat id; the email stays. A new phone number is contact \
+                 data (unique among profiles) until proven with an OTP (`verify-otp` with this bearer token).",
+            )
             .json(schema_of::<account::ProfileBody>)
             .example(json!({"first_name": "John", "last_name": "Doe", "phone_number": "+1234567890"}))
             .reply(200, "The updated caller", schema_of::<UserView>)
@@ -274,7 +282,12 @@ pub static OPERATIONS: &[Described] = &[
     }),
     ("auth-verify-otp", || {
         Op::new()
-            .describe("Tokens for the phone's user, created on its first login. The code may be a string or a number.")
+            .describe(
+                "Tokens for the user that proved the phone, created on its first login (a profile that only showed \
+                 the number unproven loses it). With `Authorization: Bearer <access>`, the code proves the caller's \
+                 own profile number instead, which becomes their login identity (400 `phone_not_in_profile` for \
+                 another number). The code may be a string or a number.",
+            )
             .json(schema_of::<account::VerifyOtpBody>)
             .example(json!({"request_id": "0190c3e5-7d2a-7c4e-9f51-2b8c1d6a4e10", "otp": "123456"}))
             .reply(200, "The user and a token pair", schema_of::<account::OtpSession>)
@@ -284,8 +297,9 @@ pub static OPERATIONS: &[Described] = &[
         Op::new()
             .json(schema_of::<rfid::RfidBody>)
             .example(json!({"rfid": "A1B2C3D4"}))
-            .reply(200, "The tag owner", schema_of::<UserView>)
-            .errors(&[401])
+            .describe("At most 20 refused tags a minute from one address (then 429 with `Retry-After`, any tag).")
+            .reply(200, "Who the tag logs in", schema_of::<rfid::RfidLogin>)
+            .errors(&[401, 429])
     }),
     ("admin-rfid-assign", || {
         Op::new().json(schema_of::<rfid::AssignBody>).reply(201, "The tag", schema_of::<rfid::Tag>).errors(&[409])

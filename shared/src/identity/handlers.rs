@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::platform::http::{self, ApiError, Request, Response, auth, json_body, json_response};
 
-use super::otp;
+use super::otp::{self, OtpRequestId};
 use super::service::{self, IdentityError, NewUser, ProfileChanges};
+use super::tokens::{self, Tokens};
 use super::types::{Role, TokenPair, UserView};
 
 impl From<IdentityError> for ApiError {
@@ -27,6 +28,11 @@ impl From<IdentityError> for ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "throttled",
                 format!("Too many failed logins. Expected available in {retry_after_secs} seconds."),
+            ),
+            IdentityError::TooManyRegistrations { retry_after_secs } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "registration_throttled",
+                format!("Too many registrations from this address. Expected available in {retry_after_secs} seconds."),
             ),
             IdentityError::TooManyOtpRequests { retry_after_secs } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -48,6 +54,7 @@ impl From<IdentityError> for ApiError {
 pub(super) fn refused_login(e: IdentityError, shape: fn(ApiError) -> ApiError) -> Response {
     let retry_after = match &e {
         IdentityError::TooManyAttempts { retry_after_secs }
+        | IdentityError::TooManyRegistrations { retry_after_secs }
         | IdentityError::TooManyOtpRequests { retry_after_secs } => Some(*retry_after_secs),
         _ => None,
     };
@@ -84,10 +91,12 @@ pub(crate) struct Message {
     message: &'static str,
 }
 
-/// `POST /api/v1/auth/register/`: 201 with the user and a token pair. One round trip.
+/// `POST /api/v1/auth/register/`: 201 with the user and a token pair; 429 with `Retry-After` past
+/// [`service::MAX_REGISTRATIONS_PER_IP`] a minute from one address. The phone number is contact data
+/// until proven with an OTP. Two round trips.
 pub async fn register(app: &'static App, req: Request) -> http::Result<Response> {
     let body: RegisterBody = json_body(&req)?;
-    let user = service::register(
+    let registered = service::register(
         app,
         NewUser {
             email: body.email,
@@ -98,8 +107,13 @@ pub async fn register(app: &'static App, req: Request) -> http::Result<Response>
             phone: body.phone_number.filter(|p| !p.trim().is_empty()),
             role: Role::Member,
         },
+        http::source_ip(&req).as_deref(),
     )
-    .await?;
+    .await;
+    let user = match registered {
+        Ok(user) => user,
+        Err(e) => return Ok(refused_login(e, |e| e)),
+    };
     let tokens = service::start_session(app, &user)?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -162,7 +176,8 @@ pub struct ProfileBody {
     pub telegram_chat_id: Option<String>,
 }
 
-/// `PUT /api/v1/users/profile/`: changes names, phone number, Telegram chat id. Email stays.
+/// `PUT /api/v1/users/profile/`: changes names, phone number, Telegram chat id. Email stays. A new
+/// phone number is contact data (unique among profiles) until proven with an OTP.
 pub async fn profile_put(app: &'static App, req: Request) -> http::Result<Response> {
     let principal = auth::principal(&req)?;
     let body: ProfileBody = json_body(&req)?;
@@ -226,7 +241,8 @@ pub async fn request_otp(app: &'static App, req: Request) -> http::Result<Respon
     let role = match body.role.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
         None => Role::Member,
         Some(r) => serde_json::from_value(serde_json::Value::String(r.to_string())).map_err(|_| {
-            ApiError::invalid_field("role", "invalid_choice", format!("\"{r}\" is not a valid choice."))
+            let shown: String = r.chars().take(32).collect();
+            ApiError::invalid_field("role", "invalid_choice", format!("\"{shown}\" is not a valid choice."))
         })?,
     };
     let requested = match otp::request(app, &body.phone, role).await {
@@ -244,7 +260,8 @@ pub async fn request_otp(app: &'static App, req: Request) -> http::Result<Respon
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct VerifyOtpBody {
-    pub request_id: String,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "0190c3e5-7d2a-7c4e-9f51-2b8c1d6a4e10")]
+    pub request_id: OtpRequestId,
     pub otp: serde_json::Value,
 }
 
@@ -264,8 +281,19 @@ pub(crate) struct OtpSession {
     is_new_user: bool,
 }
 
-/// `POST /api/v1/auth/verify-otp/` (seed 004): tokens for the phone's user, created on first login.
+/// `POST /api/v1/auth/verify-otp/` (seed 004): tokens for the user that proved the phone, created
+/// on first login. With `Authorization: Bearer <access>` the code proves the caller's own profile
+/// number instead (see [`otp::verify`]); an invalid token is 401.
 pub async fn verify_otp(app: &'static App, req: Request) -> http::Result<Response> {
+    let caller = match auth::bearer_token(&req) {
+        None => None,
+        Some(token) => {
+            let claims = Tokens::from_config(&app.config)
+                .verify(token, tokens::ACCESS, app.clock.now_secs())
+                .map_err(IdentityError::from)?;
+            Some(otp::Caller { user_id: claims.sub, generation: claims.generation })
+        }
+    };
     let body: VerifyOtpBody = json_body(&req)?;
     // Clients send the code as a string or as a number, which loses leading zeros: 1234 is 001234.
     let code = match &body.otp {
@@ -275,7 +303,7 @@ pub async fn verify_otp(app: &'static App, req: Request) -> http::Result<Respons
         }
         _ => return Err(ApiError::invalid_field("otp", "invalid", "The OTP must be a string of digits.")),
     };
-    let verified = otp::verify(app, body.request_id.trim(), &code).await?;
+    let verified = otp::verify(app, &body.request_id, &code, caller).await?;
     http::ok(&OtpSession {
         access: verified.tokens.access,
         refresh: verified.tokens.refresh,

@@ -20,9 +20,16 @@ pub fn user_email(email_lower: &str) -> Key {
     Key::new(format!("USEREMAIL#{email_lower}"), "USEREMAIL")
 }
 
-/// Uniqueness of an E.164 phone number: `USERPHONE#<phone>` / `USERPHONE`, holding `user_id`.
+/// A phone number as a login identity: `USERPHONE#<phone>` / `USERPHONE`, holding the `user_id` that
+/// proved it (verified an OTP sent to it). OTP login resolves this item only.
 pub fn user_phone(phone: &str) -> Key {
     Key::new(format!("USERPHONE#{phone}"), "USERPHONE")
+}
+
+/// A phone number as a profile's contact number: `USERPHONE#<phone>` / `CONTACT`, holding `user_id`.
+/// Keeps profile numbers unique; never logs anyone in. Proving the number moves it to the prover.
+pub fn user_contact_phone(phone: &str) -> Key {
+    Key::new(format!("USERPHONE#{phone}"), "CONTACT")
 }
 
 /// A refresh token that has been used (rotated) or presented: `REFRESH#<jti>` / `USED`, TTL at the token's expiry.
@@ -35,12 +42,14 @@ pub fn token_family(fam: &str) -> Key {
     Key::new(format!("TOKENFAMILY#{fam}"), "TOKENFAMILY")
 }
 
-/// Failed logins for one email in one minute: `LOGINFAIL#EMAIL#<email>` / `MINUTE#<epoch minute>`, `count`, TTL.
+/// Login attempts for one email in one minute, reserved before the password is checked and released
+/// by a successful login: `LOGINFAIL#EMAIL#<email>` / `MINUTE#<epoch minute>`, `count`, TTL.
 pub fn login_failures_email(email_lower: &str, minute: i64) -> Key {
     Key::new(format!("LOGINFAIL#EMAIL#{email_lower}"), format!("MINUTE#{minute}"))
 }
 
-/// Failed logins from one source IP in one minute: `LOGINFAIL#IP#<ip>` / `MINUTE#<epoch minute>`, `count`, TTL.
+/// Login attempts from one source IP in one minute, reserved and released like the email's:
+/// `LOGINFAIL#IP#<ip>` / `MINUTE#<epoch minute>`, `count`, TTL.
 pub fn login_failures_ip(ip: &str, minute: i64) -> Key {
     Key::new(format!("LOGINFAIL#IP#{ip}"), format!("MINUTE#{minute}"))
 }
@@ -68,4 +77,15 @@ pub fn otp_log(phone: &str, at: i64, id: &str) -> Key {
 /// An RFID tag (8 hex digits, uppercased): `RFID#<tag>` / `RFID`, `user_id`?, `blacklisted`.
 pub fn rfid(tag: &str) -> Key {
     Key::new(format!("RFID#{tag}"), "RFID")
+}
+
+/// Registrations from one source IP in one minute: `REGISTER#IP#<ip>` / `MINUTE#<epoch minute>`, `count`, TTL.
+pub fn registrations_ip(ip: &str, minute: i64) -> Key {
+    Key::new(format!("REGISTER#IP#{ip}"), format!("MINUTE#{minute}"))
+}
+
+/// RFID logins with an unknown or refused tag from one source IP in one minute, reserved before the
+/// lookup and released when the tag logs someone in: `RFIDFAIL#IP#<ip>` / `MINUTE#<epoch minute>`, `count`, TTL.
+pub fn rfid_failures_ip(ip: &str, minute: i64) -> Key {
+    Key::new(format!("RFIDFAIL#IP#{ip}"), format!("MINUTE#{minute}"))
 }

@@ -5,6 +5,9 @@
 //! compares hashes in constant time, counts wrong codes (five kill the
 //! request), and logs the phone in, creating its user on first use. Every
 //! request and verification attempt is written to the phone's OTP log.
+//!
+//! A phone number is a login identity of the user that proved it (verified a
+//! code sent to it), never of a profile that merely shows it: see [`verify`].
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -29,6 +32,11 @@ pub const MIN_SECS_BETWEEN_REQUESTS: i64 = 60;
 pub const MAX_REQUESTS_PER_HOUR: i64 = 5;
 /// How long the OTP log keeps an entry.
 const LOG_RETENTION_SECS: i64 = 90 * 24 * 3600;
+
+crate::bounded_id!(
+    /// The id of an OTP request (a UUID today).
+    pub OtpRequestId, max = 64
+);
 
 /// The roles a phone may sign up with (never admin or staff).
 pub const SIGNUP_ROLES: &[Role] = &[Role::Worker, Role::Contractor, Role::Member];
@@ -184,10 +192,39 @@ pub struct Verified {
     pub is_new_user: bool,
 }
 
-/// Checks a code and logs its phone in, creating the user on first login.
-/// Round trips: the request; then a wrong code is one transaction (attempt
-/// and log); a right one is the phone's owner (+ the user) and one transaction.
-pub async fn verify(app: &App, request_id: &str, code: &str) -> Result<Verified> {
+/// The signed-in user a verification is for (from a valid access token sent along).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    /// The token's generation; a token from before a password change does not prove anything.
+    pub generation: Option<i64>,
+}
+
+/// Who a right code logs in, decided from the phone's login identity and the caller.
+enum Outcome {
+    /// The user that proved this phone before.
+    Owner(User),
+    /// The caller, whose profile shows this phone unproven: it becomes their login identity.
+    Bind(User),
+    /// Nobody proved this phone: a new user, taking the number over from the profile that
+    /// shows it unproven (`holder`), if any.
+    Create { holder: Option<User> },
+}
+
+/// Checks a code and logs its phone in.
+///
+/// Without a caller: the user that proved the phone before, else a new user
+/// that proves it now (a profile that only shows the number loses it to the
+/// new user). With a caller (an access token sent along): the caller, who must
+/// be the phone's prover already or show the number unproven in their profile,
+/// which then binds it as their login identity; anyone else is 400
+/// `phone_not_in_profile` and the code stays usable.
+///
+/// Round trips: the request; then a wrong code is one transaction (attempt and
+/// log); a right one is the phone's login identity (+ the user), the contact
+/// item (+ its user) when nobody proved the phone, and one transaction.
+pub async fn verify(app: &App, request_id: &OtpRequestId, code: &str, caller: Option<Caller>) -> Result<Verified> {
+    let request_id = request_id.as_str();
     let now = app.clock.now_secs();
     let expired = || IdentityError::OtpRefused { code: "otp_expired", message: "OTP expired or not found." };
     let Some(item) = app.store.get(&keys::otp(request_id)).await? else { return Err(expired()) };
@@ -228,8 +265,34 @@ pub async fn verify(app: &App, request_id: &str, code: &str) -> Result<Verified>
         };
     }
 
-    for _ in 0..2 {
-        let existing = service::find_by_phone(app, &otp.phone).await?;
+    for _ in 0..3 {
+        // Read on each turn: a retry decides on what the store holds now.
+        let caller = match &caller {
+            None => None,
+            Some(caller) => {
+                let user = service::get_user(app, &caller.user_id).await?.ok_or(IdentityError::TokenInvalid)?;
+                if !user.is_active || caller.generation.is_some_and(|g| g != user.token_generation) {
+                    return Err(IdentityError::TokenInvalid);
+                }
+                Some(user)
+            }
+        };
+        let owner = service::find_by_phone(app, &otp.phone).await?;
+        let outcome = match (owner, &caller) {
+            (Some(owner), None) => Outcome::Owner(owner),
+            (Some(owner), Some(caller)) if owner.id == caller.id => Outcome::Owner(owner),
+            (None, Some(caller)) if caller.phone.as_deref() == Some(otp.phone.as_str()) => {
+                Outcome::Bind(caller.clone())
+            }
+            (_, Some(_)) => return Err(not_in_profile()),
+            (None, None) => {
+                let holder = match service::contact_holder(app, &otp.phone).await? {
+                    Some(id) => service::get_user(app, &id).await?,
+                    None => None,
+                };
+                Outcome::Create { holder }
+            }
+        };
         let mut writes = vec![
             Write::Update {
                 key: keys::otp(request_id),
@@ -238,25 +301,42 @@ pub async fn verify(app: &App, request_id: &str, code: &str) -> Result<Verified>
             },
             Write::Put { item: log_item(&otp.phone, now, "verified", request_id), cond: None },
         ];
-        let (user, is_new_user) = match existing {
-            Some(mut user) => {
+        let proven = || Update::new().set("is_verified", store::Value::Bool(true)).set("last_login", n(now));
+        let (mut user, is_new_user) = match outcome {
+            Outcome::Owner(user) => {
                 if !user.is_active {
                     return Err(IdentityError::BadCredentials);
                 }
                 writes.push(Write::Update {
                     key: keys::user(&user.id),
-                    update: Update::new().set("is_verified", store::Value::Bool(true)).set("last_login", n(now)),
+                    update: proven(),
                     cond: Some(Cond::item_exists()),
                 });
-                user.is_verified = true;
-                user.last_login = Some(now);
                 (user, false)
             }
-            None => {
+            Outcome::Bind(mut user) => {
+                writes.push(Write::Put {
+                    item: service::owner_item("user_phone", keys::user_phone(&otp.phone), &user.id),
+                    cond: Some(Cond::item_absent()),
+                });
+                writes.push(Write::Update {
+                    key: keys::user(&user.id),
+                    update: proven().set("phone_verified", store::Value::Bool(true)),
+                    cond: Some(Cond::item_exists().and(Cond::eq("phone", s(&otp.phone)))),
+                });
+                writes.push(Write::Check {
+                    key: keys::user_contact_phone(&otp.phone),
+                    cond: Cond::eq("user_id", s(&user.id)),
+                });
+                user.phone_verified = true;
+                (user, false)
+            }
+            Outcome::Create { holder } => {
                 let user = User {
                     id: new_id(),
                     email: None,
                     phone: Some(otp.phone.clone()),
+                    phone_verified: true,
                     // No password: this user logs in with OTPs only.
                     password_hash: String::new(),
                     first_name: String::new(),
@@ -274,16 +354,35 @@ pub async fn verify(app: &App, request_id: &str, code: &str) -> Result<Verified>
                     item: service::owner_item("user_phone", keys::user_phone(&otp.phone), &user.id),
                     cond: Some(Cond::item_absent()),
                 });
+                // The number moves to its prover: the profile that showed it unproven loses it.
+                let contact_unchanged = match &holder {
+                    Some(holder) => Cond::eq("user_id", s(&holder.id)),
+                    None => Cond::item_absent(),
+                };
+                writes.push(Write::Put {
+                    item: service::owner_item("user_contact_phone", keys::user_contact_phone(&otp.phone), &user.id),
+                    cond: Some(contact_unchanged),
+                });
+                if let Some(holder) = holder.filter(|h| h.phone.as_deref() == Some(otp.phone.as_str())) {
+                    tracing::info!(user_id = %holder.id, "an unproven phone number moves to the user that proved it");
+                    writes.push(Write::Update {
+                        key: keys::user(&holder.id),
+                        update: Update::new().remove("phone").set("phone_verified", store::Value::Bool(false)),
+                        cond: Some(Cond::eq("phone", s(&otp.phone))),
+                    });
+                }
                 (user, true)
             }
         };
         match app.store.transact(writes).await {
             Ok(()) => {
+                user.is_verified = true;
+                user.last_login = Some(now);
                 let tokens = service::start_session(app, &user)?;
                 return Ok(Verified { user, tokens, is_new_user });
             }
-            // The phone got its user concurrently: log that user in instead.
-            Err(StoreError::TransactionCanceled { failed }) if is_new_user && failed.contains(&3) => continue,
+            // The phone's login identity or contact number changed concurrently: decide again.
+            Err(StoreError::TransactionCanceled { failed }) if !failed.contains(&0) => continue,
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
                 app.store.put(log_item(&otp.phone, now, "used", request_id), None).await?;
                 return Err(IdentityError::OtpRefused { code: "otp_used", message: "OTP already used." });
@@ -293,6 +392,14 @@ pub async fn verify(app: &App, request_id: &str, code: &str) -> Result<Verified>
     }
     app.store.put(log_item(&otp.phone, now, "used", request_id), None).await?;
     Err(IdentityError::OtpRefused { code: "otp_used", message: "OTP already used." })
+}
+
+fn not_in_profile() -> IdentityError {
+    IdentityError::Invalid {
+        field: "phone",
+        code: "phone_not_in_profile",
+        message: "Signed in, a code proves the phone number of your own profile only.".into(),
+    }
 }
 
 fn locked() -> IdentityError {

@@ -1,8 +1,13 @@
 //! Password hashing (argon2id, OWASP parameters) and the password rules.
 //!
-//! Hashing is CPU-heavy, so both functions run on tokio's blocking pool.
+//! Hashing is CPU- and memory-heavy (19 MiB a hash), so every hash or
+//! verification runs on tokio's blocking pool and holds one of
+//! [`HASHING_PERMITS`] permits of a process-wide semaphore: a burst of logins
+//! queues instead of allocating 19 MiB per request at once.
 
 use std::sync::LazyLock;
+
+use tokio::sync::Semaphore;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -15,6 +20,19 @@ const PARALLELISM: u32 = 1;
 
 pub const MIN_LENGTH: usize = 8;
 pub const MAX_LENGTH: usize = 128;
+
+/// Hashes or verifications running at once in one process (at most 2 × 19 MiB of argon2 memory);
+/// further requests wait their turn. Two, the CPUs of the smallest machine this runs on; a Lambda
+/// instance serves one request at a time anyway.
+pub const HASHING_PERMITS: usize = 2;
+
+static HASHING: Semaphore = Semaphore::const_new(HASHING_PERMITS);
+
+/// Runs `work` on the blocking pool once a hashing permit is free.
+async fn bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let _permit = HASHING.acquire().await?;
+    Ok(tokio::task::spawn_blocking(work).await?)
+}
 
 fn hasher() -> anyhow::Result<Argon2<'static>> {
     let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -36,19 +54,19 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
 
 /// The argon2id PHC string of `password`.
 pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+    bounded(move || hash_blocking(&password)).await?
 }
 
 /// Whether `password` matches `hash` (false for a malformed hash).
 pub async fn verify(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_blocking(&password, &hash)).await.unwrap_or(false)
+    bounded(move || verify_blocking(&password, &hash)).await.unwrap_or(false)
 }
 
 /// Spends the time of a verification when there is no user, so that an
 /// unknown email answers as slowly as a wrong password.
 pub async fn verify_nothing(password: String) {
     static DUMMY: LazyLock<String> = LazyLock::new(|| hash_blocking("premises-dummy-password").unwrap_or_default());
-    let _ = tokio::task::spawn_blocking(move || verify_blocking(&password, &DUMMY)).await;
+    let _ = bounded(move || verify_blocking(&password, &DUMMY)).await;
 }
 
 /// Why a password is not acceptable (message), or `None`.

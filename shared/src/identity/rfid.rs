@@ -2,17 +2,29 @@
 //! logs them in at `/accounts/rfid-login/` unless it is blacklisted. Admins
 //! assign, unassign, blacklist and unblacklist tags. A tag may be blacklisted
 //! before anyone owns it.
+//!
+//! The login is public, so each source IP may present at most
+//! [`MAX_FAILURES_PER_IP`] unknown or refused tags a minute (a slot is reserved
+//! before the lookup and given back when the tag logs someone in); the
+//! attempt that fills the counter warns in the log and tells every admin in
+//! their inbox. The answer names the user and nothing else.
 
 use ::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::App;
+use crate::notifications::{self, Channel, Notification, Recipient};
+use crate::platform::clock::new_id;
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param};
-use crate::platform::store::{self, Cond, StoreError, Update, Write, n, s};
+use crate::platform::store::{self, Cond, StoreError, Update, n, s};
 
 use super::keys;
 use super::service;
-use super::types::UserView;
+use super::types::{Role, UserId};
+
+/// Unknown, unassigned, blacklisted or inactive-owner tags one source IP may present per minute;
+/// the next attempt (any tag) is 429 until the minute ends.
+pub const MAX_FAILURES_PER_IP: i64 = 20;
 
 /// The tag item (`keys::rfid`).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -52,59 +64,128 @@ pub(crate) struct RfidBody {
     rfid: String,
 }
 
-/// `POST /accounts/rfid-login/` `{"rfid"}`: the tag owner's details; 401 for unknown or blacklisted tags,
-/// 400 for a malformed one. Two round trips (tag, user).
+/// What a reader needs to know of a tag's owner: that the tag logs someone in, who (the id), and a
+/// name to greet them with. Never the email, phone or role.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RfidLogin {
+    authenticated: bool,
+    id: String,
+    name: String,
+}
+
+/// `POST /accounts/rfid-login/` `{"rfid"}`: `{authenticated, id, name}` of the tag's owner; 401 for unknown or
+/// blacklisted tags, 400 for a malformed one, 429 with `Retry-After` once the source IP presented
+/// [`MAX_FAILURES_PER_IP`] refused tags this minute. Round trips: one counter update, two gets (tag, user), and
+/// one counter update on success.
 pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
     let body: RfidBody = json_body(&req)?;
     let tag = normalize(&body.rfid)?;
-    let Some(Tag { user_id: Some(user_id), blacklisted: false, .. }) = get_tag(app, &tag).await? else {
+    let now = app.clock.now_secs();
+    let ip = http::source_ip(&req);
+    let counter = ip.as_deref().map(|ip| keys::rfid_failures_ip(ip, now.div_euclid(60)));
+    let mut failures = 0;
+    if let Some(key) = &counter {
+        match service::reserve(app, key, MAX_FAILURES_PER_IP, "rfid_failures").await? {
+            Some(count) => failures = count,
+            None => return Ok(throttled(service::retry_after_minute(now))),
+        }
+    }
+    let owner = match get_tag(app, &tag).await? {
+        Some(Tag { user_id: Some(user_id), blacklisted: false, .. }) => {
+            service::get_user(app, &user_id).await?.filter(|u| u.is_active)
+        }
+        _ => None,
+    };
+    let Some(user) = owner else {
+        if failures == MAX_FAILURES_PER_IP {
+            alert_burst(app, ip.as_deref().unwrap_or("?"), failures).await;
+        }
         return Err(rejected());
     };
-    let user = service::get_user(app, &user_id).await?.filter(|u| u.is_active).ok_or_else(rejected)?;
-    http::ok(&UserView::from(&user))
+    if let Some(key) = &counter {
+        service::release(app, key).await?;
+    }
+    let name = format!("{} {}", user.first_name, user.last_name).trim().to_string();
+    http::ok(&RfidLogin { authenticated: true, id: user.id, name })
+}
+
+fn throttled(retry_after_secs: i64) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled",
+        format!("Too many unknown RFID tags from this address. Expected available in {retry_after_secs} seconds."),
+    )
+    .into_response();
+    response.headers_mut().insert(::http::header::RETRY_AFTER, ::http::HeaderValue::from(retry_after_secs));
+    response
+}
+
+/// Tells of a burst of refused tags: a warning in the log and a notification in every active admin's
+/// inbox. Reads the user list once (at most once per source IP and minute); a failure to tell is logged,
+/// never the caller's problem.
+async fn alert_burst(app: &App, ip: &str, failures: i64) {
+    tracing::warn!(source_ip = %ip, failures, "RFID login: a burst of unknown or refused tags; throttling the address");
+    let admins = match service::search_users(app, None, Some(Role::Admin)).await {
+        Ok(admins) => admins,
+        Err(e) => {
+            tracing::error!(error = %e, "RFID login burst: could not list the admins to tell");
+            return;
+        }
+    };
+    for admin in admins.into_iter().filter(|a| a.is_active) {
+        let notification = Notification {
+            id: new_id(),
+            recipient: Recipient::User(admin.id),
+            kind: "rfid_login_failures".into(),
+            title: "RFID login: unknown tags".into(),
+            body: format!(
+                "{failures} unknown or refused RFID tags came from {ip} within a minute; \
+                 further attempts from that address are refused until the minute ends."
+            ),
+            data: serde_json::json!({"source_ip": ip, "failures": failures}),
+            channels: vec![Channel::Inbox],
+        };
+        if let Err(e) = notifications::enqueue(app, &notification).await {
+            tracing::error!(error = %e, "RFID login burst: could not tell an admin");
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AssignBody {
     #[schema(pattern = "^[0-9A-Fa-f]{8}$", example = "A1B2C3D4")]
     rfid: String,
-    user_id: String,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    user_id: UserId,
 }
 
-/// `POST /api/admin/rfid/` `{"rfid", "user_id"}`: 201 with the tag. The user must exist; a tag another user owns
-/// is 409 `rfid_taken`. One transaction.
+/// `POST /api/admin/rfid/` `{"rfid", "user_id"}`: 201 with the tag as written. The user must exist; a tag
+/// another user owns is 409 `rfid_taken`. Two round trips (the user, then one conditional update that
+/// returns the tag, so a concurrent unassign can never make this answer fail).
 pub async fn assign(app: &'static App, req: Request) -> http::Result<Response> {
     let body: AssignBody = json_body(&req)?;
     let tag = normalize(&body.rfid)?;
-    let user_id = body.user_id.trim().to_string();
+    let user_id = body.user_id.as_str();
+    // Users are never deleted, so one that exists now still exists when the tag is written.
+    if app.store.get(&keys::user(user_id)).await?.is_none() {
+        return Err(ApiError::invalid_field("user_id", "user_not_found", "No user has this id."));
+    }
     let now = app.clock.now_secs();
-    let mut update = Update::new()
+    let update = Update::new()
         .set("type", s("rfid"))
         .set("rfid", s(&tag))
-        .set("user_id", s(&user_id))
+        .set("user_id", s(user_id))
         .set("updated_at", n(now))
-        .set_if_not_exists("blacklisted", store::Value::Bool(false));
-    update = update.set_if_not_exists("created_at", n(now));
-    let writes = vec![
-        Write::Update {
-            key: keys::rfid(&tag),
-            update,
-            cond: Some(Cond::not_exists("user_id").or(Cond::eq("user_id", s(&user_id)))),
-        },
-        Write::Check { key: keys::user(&user_id), cond: Cond::item_exists() },
-    ];
-    match app.store.transact(writes).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
-            return Err(ApiError::invalid_field("user_id", "user_not_found", "No user has this id."));
+        .set_if_not_exists("blacklisted", store::Value::Bool(false))
+        .set_if_not_exists("created_at", n(now));
+    let free_or_theirs = Cond::not_exists("user_id").or(Cond::eq("user_id", s(user_id)));
+    match app.store.update(&keys::rfid(&tag), update, Some(free_or_theirs)).await {
+        Ok(item) => Ok(json_response(StatusCode::CREATED, &store::from_item::<Tag>(item)?)),
+        Err(StoreError::ConditionFailed) => {
+            Err(ApiError::conflict("rfid_taken", "This RFID tag belongs to another user."))
         }
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
-            return Err(ApiError::conflict("rfid_taken", "This RFID tag belongs to another user."));
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
-    let tag = get_tag(app, &tag).await?.ok_or_else(|| ApiError::internal(anyhow::anyhow!("tag vanished")))?;
-    Ok(json_response(StatusCode::CREATED, &tag))
 }
 
 /// `DELETE /api/admin/rfid/{rfid}/`: 204; the tag belongs to nobody (404 if it belongs to nobody

@@ -10,7 +10,7 @@ use crate::platform::store::{self, Cond, Index, Query, StoreError, Update, Write
 use super::keys;
 use super::password;
 use super::tokens::{self, Claims, TokenError, Tokens};
-use super::types::{Role, TokenPair, User};
+use super::types::{MAX_EMAIL, MAX_NAME, MAX_TELEGRAM_CHAT_ID, Role, TokenPair, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -25,6 +25,8 @@ pub enum IdentityError {
     BadCredentials,
     #[error("too many failed logins; retry in {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: i64 },
+    #[error("too many registrations from this address; retry in {retry_after_secs} s")]
+    TooManyRegistrations { retry_after_secs: i64 },
     #[error("too many OTP requests; retry in {retry_after_secs} s")]
     TooManyOtpRequests { retry_after_secs: i64 },
     /// An OTP verification that did not log anyone in.
@@ -83,7 +85,7 @@ pub struct ProfileChanges {
 /// The lowercased email, or why it is not one.
 pub fn normalize_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
-    let valid = email.len() <= 254
+    let valid = email.len() <= MAX_EMAIL
         && !email.chars().any(char::is_whitespace)
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
@@ -111,8 +113,8 @@ pub fn normalize_phone(field: &'static str, phone: &str) -> Result<String> {
 
 fn check_name(field: &'static str, value: &str) -> Result<String> {
     let value = value.trim();
-    if value.chars().count() > 150 {
-        return Err(invalid(field, "max_length", "Ensure this field has no more than 150 characters."));
+    if value.chars().count() > MAX_NAME {
+        return Err(invalid(field, "max_length", format!("Ensure this field has no more than {MAX_NAME} characters.")));
     }
     Ok(value.to_string())
 }
@@ -149,19 +151,60 @@ pub(super) fn owner_item(entity: &str, key: store::Key, user_id: &str) -> store:
 /// Most attempts of a transaction that conflicts with a concurrent one.
 const CONFLICT_ATTEMPTS: u32 = 4;
 
-/// Creates a user. One round trip: the user and its email (and phone)
-/// uniqueness items in one transaction, so one email makes one user.
-pub async fn register(app: &App, new: NewUser) -> Result<User> {
+/// Registrations per source IP per minute; the next one is 429.
+pub const MAX_REGISTRATIONS_PER_IP: i64 = 30;
+
+/// Seconds until the next minute starts (at least 1): the `Retry-After` of a per-minute counter.
+pub(super) fn retry_after_minute(now: i64) -> i64 {
+    ((now.div_euclid(60) + 1) * 60 - now).max(1)
+}
+
+/// Reserves one slot of a per-minute counter (`count`, TTL after the next minute) before the
+/// expensive or secret-revealing work it guards: one conditional update that fails once the
+/// counter holds `max`. The count afterwards, or `None` when the counter is full.
+pub(super) async fn reserve(app: &App, key: &store::Key, max: i64, entity: &str) -> Result<Option<i64>> {
+    let minute = app.clock.now_secs().div_euclid(60);
+    let update = Update::new().add("count", 1).set("type", s(entity)).set("expires_at", n((minute + 2) * 60));
+    let room = Cond::not_exists("count").or(Cond::lt("count", n(max)));
+    match app.store.update(key, update, Some(room)).await {
+        Ok(item) => Ok(Some(count_of(&item))),
+        Err(StoreError::ConditionFailed) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives back a slot [`reserve`] took (an attempt that turned out not to count). One update.
+pub(super) async fn release(app: &App, key: &store::Key) -> Result<()> {
+    let cond = Cond::item_exists().and(Cond::gt("count", n(0)));
+    match app.store.update(key, Update::new().add("count", -1), Some(cond)).await {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates a user. Round trips: one conditional update (the source IP's registrations this
+/// minute, reserved before the password is hashed; at most [`MAX_REGISTRATIONS_PER_IP`]), then the
+/// user and its email (and contact phone) uniqueness items in one transaction, so one email makes
+/// one user. The phone number is contact data only until an OTP sent to it is verified.
+pub async fn register(app: &App, new: NewUser, source_ip: Option<&str>) -> Result<User> {
     let email = normalize_email(&new.email)?;
     let phone = new.phone.as_deref().map(|p| normalize_phone("phone_number", p)).transpose()?;
     let first_name = check_name("first_name", &new.first_name)?;
     let last_name = check_name("last_name", &new.last_name)?;
     check_new_password("password", "password_confirm", &new.password, &new.password_confirm)?;
+    if let Some(ip) = source_ip {
+        let now = app.clock.now_secs();
+        let key = keys::registrations_ip(ip, now.div_euclid(60));
+        if reserve(app, &key, MAX_REGISTRATIONS_PER_IP, "registrations").await?.is_none() {
+            return Err(IdentityError::TooManyRegistrations { retry_after_secs: retry_after_minute(now) });
+        }
+    }
     let password_hash = password::hash(new.password).await?;
     let user = User {
         id: new_id(),
         email: Some(email.clone()),
         phone: phone.clone(),
+        phone_verified: false,
         password_hash,
         first_name,
         last_name,
@@ -182,7 +225,7 @@ pub async fn register(app: &App, new: NewUser) -> Result<User> {
     ];
     if let Some(phone) = &phone {
         writes.push(Write::Put {
-            item: owner_item("user_phone", keys::user_phone(phone), &user.id),
+            item: owner_item("user_contact_phone", keys::user_contact_phone(phone), &user.id),
             cond: Some(Cond::item_absent()),
         });
     }
@@ -223,13 +266,22 @@ pub async fn find_by_email(app: &App, email: &str) -> Result<Option<User>> {
     }
 }
 
-/// The user that owns the E.164 `phone`, if any. Two round trips (uniqueness item, user).
+/// The user that proved the E.164 `phone` (its login identity), if any. Two round trips
+/// (login identity item, user). A number that is only some profile's contact number finds nobody.
 pub async fn find_by_phone(app: &App, phone: &str) -> Result<Option<User>> {
     let Some(owner) = app.store.get(&keys::user_phone(phone)).await? else { return Ok(None) };
     match owner.get("user_id") {
         Some(store::Value::S(id)) => get_user(app, id).await,
         _ => Ok(None),
     }
+}
+
+/// The id of the user whose profile shows `phone` as contact number, if any. One round trip.
+pub async fn contact_holder(app: &App, phone: &str) -> Result<Option<String>> {
+    Ok(app.store.get(&keys::user_contact_phone(phone)).await?.and_then(|item| match item.get("user_id") {
+        Some(store::Value::S(id)) => Some(id.clone()),
+        _ => None,
+    }))
 }
 
 /// Failed logins per email per minute before further attempts are refused.
@@ -255,35 +307,42 @@ fn count_of(item: &store::Item) -> i64 {
     }
 }
 
-/// Checks an email and password and records the login. Refused (before the
-/// password is checked) once the email or the source IP has failed too often
-/// this minute. Round trips: 1–2 counter gets, 2 gets, 1 update; a failure
-/// adds 1–2 counter updates.
+/// Checks an email and password and records the login. Each attempt first
+/// reserves a slot of the email's and of the source IP's counter of this
+/// minute (one conditional update each, refused once the counter is full), so
+/// no more than [`MAX_FAILURES_PER_EMAIL`] passwords of one email (and
+/// [`MAX_FAILURES_PER_IP`] of one address) are ever evaluated in a minute,
+/// however many requests arrive at once. A failure keeps its slots; a success
+/// gives them back. Round trips: 1–2 counter updates, 2 gets, 1 update, and
+/// 1–2 counter updates on success.
 pub async fn login(app: &App, email: &str, password: &str, source_ip: Option<&str>) -> Result<User> {
     let now = app.clock.now_secs();
-    let minute = now.div_euclid(60);
-    let counters = failure_counters(email, source_ip, minute);
+    let counters = failure_counters(email, source_ip, now.div_euclid(60));
+    let mut reserved = Vec::with_capacity(counters.len());
     for (key, max) in &counters {
-        if app.store.get(key).await?.is_some_and(|item| count_of(&item) >= *max) {
-            return Err(IdentityError::TooManyAttempts { retry_after_secs: ((minute + 1) * 60 - now).max(1) });
+        if reserve(app, key, *max, "login_failures").await?.is_none() {
+            for key in &reserved {
+                release(app, key).await?;
+            }
+            return Err(IdentityError::TooManyAttempts { retry_after_secs: retry_after_minute(now) });
         }
+        reserved.push(key.clone());
     }
-    let user = find_by_email(app, email).await?;
+    // No stored password is longer, so a longer one is wrong without hashing it.
+    let user = if password.chars().count() > password::MAX_LENGTH { None } else { find_by_email(app, email).await? };
     let matches = match &user {
         Some(user) => password::verify(password.to_string(), user.password_hash.clone()).await,
         None => {
-            password::verify_nothing(password.to_string()).await;
+            password::verify_nothing(password.chars().take(password::MAX_LENGTH).collect()).await;
             false
         }
     };
     let Some(mut user) = user.filter(|u| matches && u.is_active) else {
-        for (key, _) in &counters {
-            let update =
-                Update::new().add("count", 1).set("type", s("login_failures")).set("expires_at", n((minute + 2) * 60));
-            app.store.update(key, update, None).await?;
-        }
         return Err(IdentityError::BadCredentials);
     };
+    for key in &reserved {
+        release(app, key).await?;
+    }
     let now = app.clock.now_secs();
     app.store.update(&keys::user(&user.id), Update::new().set("last_login", n(now)), Some(Cond::item_exists())).await?;
     user.last_login = Some(now);
@@ -379,40 +438,76 @@ pub async fn logout(app: &App, refresh_token: &str) -> Result<()> {
 }
 
 /// Applies profile changes. One round trip (the user) plus one write, a
-/// transaction when the phone number changes.
+/// transaction when the phone number changes: the new number becomes this
+/// user's contact number (unique: 400 when another profile shows it), not a
+/// login identity; the old number, proven or not, is given up.
 pub async fn update_profile(app: &App, user_id: &str, changes: ProfileChanges) -> Result<User> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_update_profile(app, user_id, &changes).await {
+            // The phone number changed under this update (a proof took it over): read again.
+            Err(IdentityError::Store(StoreError::Conflict)) if attempt < CONFLICT_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+            }
+            Err(IdentityError::Store(StoreError::Conflict)) => {
+                return Err(invalid("phone_number", "changed", "The phone number changed meanwhile; try again."));
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn try_update_profile(app: &App, user_id: &str, changes: &ProfileChanges) -> Result<User> {
     let mut user = get_user(app, user_id).await?.ok_or(IdentityError::UserNotFound)?;
     let mut update = Update::new();
-    if let Some(v) = changes.first_name {
-        user.first_name = check_name("first_name", &v)?;
+    if let Some(v) = &changes.first_name {
+        user.first_name = check_name("first_name", v)?;
         update = update.set("first_name", s(&user.first_name));
     }
-    if let Some(v) = changes.last_name {
-        user.last_name = check_name("last_name", &v)?;
+    if let Some(v) = &changes.last_name {
+        user.last_name = check_name("last_name", v)?;
         update = update.set("last_name", s(&user.last_name));
     }
-    if let Some(v) = changes.telegram_chat_id {
+    if let Some(v) = &changes.telegram_chat_id {
         let v = v.trim().to_string();
+        if v.chars().count() > MAX_TELEGRAM_CHAT_ID {
+            return Err(invalid(
+                "telegram_chat_id",
+                "too_long",
+                format!("telegram_chat_id must be at most {MAX_TELEGRAM_CHAT_ID} characters."),
+            ));
+        }
         update = if v.is_empty() { update.remove("telegram_chat_id") } else { update.set("telegram_chat_id", s(&v)) };
         user.telegram_chat_id = Some(v).filter(|v| !v.is_empty());
     }
     let mut writes = Vec::new();
-    if let Some(v) = changes.phone {
-        let phone = if v.trim().is_empty() { None } else { Some(normalize_phone("phone_number", &v)?) };
+    let mut phone_cond = None;
+    if let Some(v) = &changes.phone {
+        let phone = if v.trim().is_empty() { None } else { Some(normalize_phone("phone_number", v)?) };
         if phone != user.phone {
             if let Some(new) = &phone {
                 writes.push(Write::Put {
-                    item: owner_item("user_phone", keys::user_phone(new), user_id),
+                    item: owner_item("user_contact_phone", keys::user_contact_phone(new), user_id),
                     cond: Some(Cond::item_absent()),
                 });
                 update = update.set("phone", s(new));
             } else {
                 update = update.remove("phone");
             }
+            update = update.set("phone_verified", store::Value::Bool(false));
+            let mine = || Cond::eq("user_id", s(user_id));
             if let Some(old) = &user.phone {
-                writes.push(Write::Delete { key: keys::user_phone(old), cond: None });
+                writes.push(Write::Delete { key: keys::user_contact_phone(old), cond: Some(mine()) });
+                if user.phone_verified {
+                    writes.push(Write::Delete { key: keys::user_phone(old), cond: Some(mine()) });
+                }
+                phone_cond = Some(Cond::eq("phone", s(old)));
+            } else {
+                phone_cond = Some(Cond::not_exists("phone"));
             }
             user.phone = phone;
+            user.phone_verified = false;
         }
     }
     if update.actions.is_empty() {
@@ -422,13 +517,15 @@ pub async fn update_profile(app: &App, user_id: &str, changes: ProfileChanges) -
         app.store.update(&keys::user(user_id), update, Some(Cond::item_exists())).await?;
         return Ok(user);
     }
-    let phone_write = user.phone.is_some();
-    writes.push(Write::Update { key: keys::user(user_id), update, cond: Some(Cond::item_exists()) });
+    let new_phone = user.phone.is_some();
+    let cond = Cond::item_exists().and(phone_cond.unwrap_or_else(Cond::item_exists));
+    writes.push(Write::Update { key: keys::user(user_id), update, cond: Some(cond) });
     match app.store.transact(writes).await {
         Ok(()) => Ok(user),
-        Err(StoreError::TransactionCanceled { failed }) if phone_write && failed.contains(&0) => {
+        Err(StoreError::TransactionCanceled { failed }) if new_phone && failed.contains(&0) => {
             Err(IdentityError::PhoneTaken)
         }
+        Err(StoreError::TransactionCanceled { .. }) => Err(StoreError::Conflict.into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -475,7 +572,7 @@ pub async fn ensure_admin(app: &App, email: &str, password: &str) -> Result<bool
         phone: None,
         role: Role::Admin,
     };
-    match register(app, new).await {
+    match register(app, new, None).await {
         Ok(_) => Ok(true),
         Err(IdentityError::EmailTaken) => Ok(false),
         Err(e) => Err(e),

@@ -34,9 +34,14 @@ pub struct User {
     /// Lowercased; unique through `keys::user_email`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// E.164; unique through `keys::user_phone`.
+    /// E.164 contact number, unique through `keys::user_contact_phone`. A login identity
+    /// (`keys::user_phone`) only once `phone_verified`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// Whether this user proved `phone` by verifying an OTP sent to it; only then does an OTP
+    /// login with that number enter this account.
+    #[serde(default)]
+    pub phone_verified: bool,
     /// argon2id PHC string.
     pub password_hash: String,
     pub first_name: String,
@@ -63,6 +68,8 @@ pub struct UserView {
     pub last_name: String,
     pub full_name: String,
     pub phone_number: Option<String>,
+    /// Whether the phone number was proven with an OTP (only then does it log in here).
+    pub phone_verified: bool,
     pub role: Role,
     pub is_active: bool,
     pub is_verified: bool,
@@ -81,6 +88,7 @@ impl From<&User> for UserView {
             last_name: u.last_name.clone(),
             full_name,
             phone_number: u.phone.clone(),
+            phone_verified: u.phone.is_some() && u.phone_verified,
             role: u.role,
             is_active: u.is_active,
             is_verified: u.is_verified,
@@ -90,6 +98,18 @@ impl From<&User> for UserView {
         }
     }
 }
+
+crate::bounded_id!(
+    /// A user's id as a client names it (a UUID today; any short token id is accepted).
+    pub UserId, max = 64
+);
+
+/// Longest Telegram chat id (Telegram's are at most 20 characters; 256 is plenty for any such id).
+pub const MAX_TELEGRAM_CHAT_ID: usize = 256;
+/// Longest first or last name.
+pub const MAX_NAME: usize = 150;
+/// Longest email (RFC 5321's path limit).
+pub const MAX_EMAIL: usize = 254;
 
 /// An access and a refresh token.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
