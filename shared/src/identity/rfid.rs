@@ -144,6 +144,7 @@ async fn alert_burst(app: &App, ip: &str, failures: i64) {
             ),
             data: serde_json::json!({"source_ip": ip, "failures": failures}),
             channels: vec![Channel::Inbox],
+            sealed_secret: None,
         };
         if let Err(e) = notifications::enqueue(app, &notification).await {
             tracing::error!(error = %e, "RFID login burst: could not tell an admin");
