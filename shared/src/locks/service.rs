@@ -367,8 +367,9 @@ pub struct StatusReport {
     pub signal_strength: Option<i64>,
 }
 
-/// Applies a status report: state, last_seen and a battery reading in one transaction conditional on
-/// the state it was computed from (re-read on a race); then the alerts its transitions raise.
+/// Applies a status report: state, last_seen, a battery reading and the alerts its transitions
+/// raise in one transaction conditional on the state it was computed from (re-read on a race);
+/// then the owner is told of each alert.
 pub async fn record_status(app: &App, device_id: &str, report: StatusReport) -> anyhow::Result<()> {
     for _ in 0..ATTEMPTS {
         let Some(prev) = get_lock(app, device_id).await? else {
@@ -403,26 +404,31 @@ pub async fn record_status(app: &App, device_id: &str, report: StatusReport) -> 
             reading.insert(store::TABLE.ttl_attribute.into(), n(now + BATTERY_TTL_SECS));
             writes.push(Write::Put { item: reading, cond: None });
         }
+        // The alerts the transitions raise are written with the state, so no reader sees one
+        // without the other and a crash in between cannot lose an alert.
+        let mut raised = Vec::new();
+        if battery_low && !prev.battery_low {
+            raised.push((AlertType::LowBattery, format!("{} battery at {battery}%.", prev.name)));
+        }
+        if lock_status == "jammed" && prev.lock_status != "jammed" {
+            raised.push((AlertType::DeviceJammed, format!("{} reported a jammed lock.", prev.name)));
+        }
+        if !report.online && prev.is_online {
+            raised.push((AlertType::Offline, format!("{} went offline.", prev.name)));
+        }
+        let mut alerts = Vec::new();
+        for (alert_type, text) in raised {
+            let (alert, write) = alerts::prepare(app, alert_device(&prev), alert_type, text)?;
+            writes.push(write);
+            alerts.push(alert);
+        }
         match app.store.transact(writes).await {
             Ok(()) => {}
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
-        if battery_low && !prev.battery_low {
-            let text = format!("{} battery at {battery}%.", prev.name);
-            alerts::raise(app, alert_device(&prev), AlertType::LowBattery, text).await?;
-        }
-        if lock_status == "jammed" && prev.lock_status != "jammed" {
-            alerts::raise(
-                app,
-                alert_device(&prev),
-                AlertType::DeviceJammed,
-                format!("{} reported a jammed lock.", prev.name),
-            )
-            .await?;
-        }
-        if !report.online && prev.is_online {
-            alerts::raise(app, alert_device(&prev), AlertType::Offline, format!("{} went offline.", prev.name)).await?;
+        for alert in &alerts {
+            alerts::announce(app, alert).await?;
         }
         return Ok(());
     }
@@ -471,12 +477,19 @@ pub async fn mark_offline(app: &App, device_id: &str, seen_at: Option<i64>) -> a
     }
     let update = online_index(Update::new().set("is_online", store::Value::Bool(false)), false, 0, device_id)
         .set("updated_at", n(app.clock.now_secs()));
-    match app.store.update(&keys::lock(device_id), update, Some(cond)).await {
-        Ok(_) => {
-            alerts::raise(app, alert_device(&lock), AlertType::Offline, format!("{} went offline.", lock.name)).await?;
-            Ok(true)
+    let (alert, write) =
+        alerts::prepare(app, alert_device(&lock), AlertType::Offline, format!("{} went offline.", lock.name))?;
+    let writes = vec![Write::Update { key: keys::lock(device_id), update, cond: Some(cond) }, write];
+    for _ in 0..ATTEMPTS {
+        match app.store.transact(writes.clone()).await {
+            Ok(()) => {
+                alerts::announce(app, &alert).await?;
+                return Ok(true);
+            }
+            Err(StoreError::TransactionCanceled { .. }) => return Ok(false),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
         }
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(e) => Err(e.into()),
     }
+    anyhow::bail!("lock {device_id}: marking it offline lost {ATTEMPTS} races with other writes")
 }

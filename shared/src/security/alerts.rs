@@ -14,7 +14,7 @@ use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Page};
 use crate::platform::http::{self, ApiError, Request, Response, json_body};
 use crate::platform::id::{bounded_text, path_id};
-use crate::platform::store::{self, Cond, Index, Item, Query, StoreError, Update, n, s};
+use crate::platform::store::{self, Cond, Index, Item, Query, StoreError, Update, Write, n, s};
 
 const PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
@@ -91,15 +91,27 @@ pub struct AlertDevice<'a> {
     pub owner_id: &'a str,
 }
 
-/// Records an alert and tells the owner (inbox and email; the alert id is the notification id,
-/// so a redelivered notification reaches them once). One put and one queue send.
+/// Records an alert and tells the owner: [`prepare`], one put, then [`announce`].
 pub async fn raise(
     app: &App,
     device: AlertDevice<'_>,
     alert_type: AlertType,
     description: String,
 ) -> anyhow::Result<Alert> {
-    let now = app.clock.now_secs();
+    let (alert, write) = prepare(app, device, alert_type, description)?;
+    app.store.transact(vec![write]).await?;
+    announce(app, &alert).await?;
+    Ok(alert)
+}
+
+/// A new alert and the write that records it, for the caller to put in the same transaction as
+/// the state change that raised it (so a status the owner can see never lacks its alert).
+pub fn prepare(
+    app: &App,
+    device: AlertDevice<'_>,
+    alert_type: AlertType,
+    description: String,
+) -> Result<(Alert, Write), StoreError> {
     let alert = Alert {
         id: new_id(),
         owner_id: device.owner_id.to_string(),
@@ -109,25 +121,31 @@ pub async fn raise(
         severity: alert_type.severity().to_string(),
         description,
         is_resolved: false,
-        created_at: now,
+        created_at: app.clock.now_secs(),
         resolved_at: None,
         resolved_by: None,
         notes: None,
     };
-    app.store.put(alert_item(&alert, app.clock.now_millis())?, Some(Cond::item_absent())).await?;
+    let item = alert_item(&alert, app.clock.now_millis())?;
+    Ok((alert, Write::Put { item, cond: Some(Cond::item_absent()) }))
+}
+
+/// Tells the owner of a recorded alert (inbox and email; the alert id is the notification id, so
+/// a redelivered notification reaches them once). One queue send.
+pub async fn announce(app: &App, alert: &Alert) -> anyhow::Result<()> {
     let notification = Notification {
         id: alert.id.clone(),
         recipient: Recipient::User(alert.owner_id.clone()),
-        kind: alert_type.as_str().to_string(),
-        title: format!("{}: {}", device.name, alert_type.as_str().replace('_', " ")),
+        kind: alert.alert_type.as_str().to_string(),
+        title: format!("{}: {}", alert.device_name, alert.alert_type.as_str().replace('_', " ")),
         body: alert.description.clone(),
         data: serde_json::json!({"alert_id": alert.id, "device_id": alert.device_id, "severity": alert.severity}),
         channels: vec![Channel::Inbox, Channel::Email],
         sealed_secret: None,
     };
     notifications::enqueue(app, &notification).await?;
-    tracing::info!(alert = %alert.id, device_id = %alert.device_id, alert_type = alert_type.as_str(), "security alert raised");
-    Ok(alert)
+    tracing::info!(alert = %alert.id, device_id = %alert.device_id, alert_type = alert.alert_type.as_str(), "security alert raised");
+    Ok(())
 }
 
 fn alert_item(alert: &Alert, created_millis: i64) -> Result<Item, StoreError> {
