@@ -214,36 +214,49 @@ impl Server {
         table: String,
         env: &[(&str, &str)],
     ) -> Server {
-        let (http, mqtt) = (free_port(), free_port());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_premises"));
-        cmd.env("PREMISES_HTTP_ADDR", format!("127.0.0.1:{http}"))
-            .env("PREMISES_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
-            .env("PREMISES_DATA_DIR", &data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        for (k, v) in backend.env(&table) {
-            cmd.env(k, v);
+        // A port `free_port` found may be taken (by another test's connection) before the child
+        // binds it; the child then exits, and the start is tried again on other ports.
+        for _ in 0..3 {
+            let (http, mqtt) = (free_port(), free_port());
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_premises"));
+            cmd.env("PREMISES_HTTP_ADDR", format!("127.0.0.1:{http}"))
+                .env("PREMISES_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
+                .env("PREMISES_DATA_DIR", &data_dir)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit());
+            for (k, v) in backend.env(&table) {
+                cmd.env(k, v);
+            }
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let child = cmd.spawn().expect("start premises");
+            let mut server = Server {
+                child: Some(child),
+                base: format!("http://127.0.0.1:{http}"),
+                mqtt: SocketAddr::from(([127, 0, 0, 1], mqtt)),
+                data_dir: data_dir.clone(),
+                table: table.clone(),
+            };
+            let client = reqwest::Client::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let health = client.get(format!("{}/health/", server.base)).send().await;
+                if health.is_ok_and(|r| r.status().is_success()) {
+                    return server;
+                }
+                let exited = server.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some());
+                assert!(Instant::now() < deadline, "premises did not answer on {} within 60 s", server.base);
+                if exited {
+                    eprintln!("premises exited before answering on {} (a port taken?); starting again", server.base);
+                    server.child = None;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start premises");
-        let server = Server {
-            child: Some(child),
-            base: format!("http://127.0.0.1:{http}"),
-            mqtt: SocketAddr::from(([127, 0, 0, 1], mqtt)),
-            data_dir,
-            table,
-        };
-        let client = reqwest::Client::new();
-        let up = eventually(Duration::from_secs(60), || {
-            let req = client.get(format!("{}/health/", server.base)).send();
-            async move { req.await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
-        })
-        .await;
-        assert!(up.is_some(), "premises did not answer on {} within 60 s", server.base);
-        server
+        panic!("premises exited before answering, three times");
     }
 
     pub fn url(&self, path: &str) -> String {
