@@ -98,8 +98,8 @@ pub async fn raise(
     alert_type: AlertType,
     description: String,
 ) -> anyhow::Result<Alert> {
-    let (alert, write) = prepare(app, device, alert_type, description)?;
-    app.store.transact(vec![write]).await?;
+    let (alert, item) = new_alert(app, device, alert_type, description)?;
+    app.store.put(item, Some(Cond::item_absent())).await?;
     announce(app, &alert).await?;
     Ok(alert)
 }
@@ -112,6 +112,16 @@ pub fn prepare(
     alert_type: AlertType,
     description: String,
 ) -> Result<(Alert, Write), StoreError> {
+    let (alert, item) = new_alert(app, device, alert_type, description)?;
+    Ok((alert, Write::Put { item, cond: Some(Cond::item_absent()) }))
+}
+
+fn new_alert(
+    app: &App,
+    device: AlertDevice<'_>,
+    alert_type: AlertType,
+    description: String,
+) -> Result<(Alert, Item), StoreError> {
     let alert = Alert {
         id: new_id(),
         owner_id: device.owner_id.to_string(),
@@ -127,7 +137,7 @@ pub fn prepare(
         notes: None,
     };
     let item = alert_item(&alert, app.clock.now_millis())?;
-    Ok((alert, Write::Put { item, cond: Some(Cond::item_absent()) }))
+    Ok((alert, item))
 }
 
 /// Tells the owner of a recorded alert (inbox and email; the alert id is the notification id, so
