@@ -120,6 +120,8 @@ conformance!(
     a_cursor_the_store_did_not_make_is_refused,
     a_cursor_at_an_item_continues_after_it_in_both_directions,
     malformed_queries_are_invalid,
+    a_filter_keeps_only_matching_items_and_every_page_still_leads_on,
+    counts_count_live_matching_items_in_the_store,
 );
 
 fn key(pk: &str, sk: &str) -> Key {
@@ -937,4 +939,49 @@ async fn a_cursor_at_an_item_continues_after_it_in_both_directions(f: Fixture) {
     let mut reverse = by_owner.after(Some(at));
     reverse.descending = false;
     assert_eq!(sks(&f.store.query(reverse).await.unwrap().items), ["item#03"]);
+}
+
+async fn a_filter_keeps_only_matching_items_and_every_page_still_leads_on(f: Fixture) {
+    put_numbered(&f.store, "filtered", 20).await;
+    let threes = Cond::eq("i", n(0)).or(Cond::eq("i", n(3))).or(Cond::eq("i", n(6))).or(Cond::eq("i", n(9)));
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = Query::partition("filtered").filter(threes.clone()).limit(4).after(cursor);
+        let page = f.store.query(query).await.unwrap();
+        assert!(page.items.len() <= 4, "the limit counts items read");
+        pages.push(sks(&page.items));
+        cursor = page.cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages.concat(), ["item#00", "item#03", "item#06", "item#09"], "{pages:?}");
+    // A filter on an attribute some items lack; descending; within a sort-key range.
+    let ranged = Query::partition("filtered").sk(SkCond::Between("item#05".into(), "item#15".into())).descending();
+    let high = all(&f.store, ranged.filter(Cond::ge("i", n(12)))).await;
+    assert_eq!(sks(&high), ["item#15", "item#14", "item#13", "item#12"]);
+    assert!(all(&f.store, Query::partition("filtered").filter(Cond::exists("missing"))).await.is_empty());
+    let invalid = f.store.query(Query::partition("filtered").filter(Cond::And(vec![]))).await;
+    assert!(matches!(invalid, Err(StoreError::Invalid(_))), "{invalid:?}");
+}
+
+async fn counts_count_live_matching_items_in_the_store(f: Fixture) {
+    put_numbered(&f.store, "counted", 30).await;
+    let expiring = item("counted", "item#99", [("i", n(99)), ("expires_at", n(START_MILLIS / 1000 + 60))]);
+    f.store.put(expiring, None).await.unwrap();
+    let count = |q: Query| async { f.store.count(q).await.unwrap() };
+    assert_eq!(count(Query::partition("counted")).await, 31);
+    assert_eq!(count(Query::partition("counted").limit(2)).await, 31, "the limit is not the count");
+    assert_eq!(count(Query::partition("counted").filter(Cond::lt("i", n(10)))).await, 10);
+    assert_eq!(count(Query::partition("counted").sk(SkCond::BeginsWith("item#2".into()))).await, 10);
+    assert_eq!(count(Query::partition("nobody")).await, 0);
+    f.clock.advance_millis(61_000);
+    assert_eq!(count(Query::partition("counted")).await, 30, "an expired item is not counted");
+    // Past one DynamoDB response (1 MB read): items of 100 KB each.
+    let big = "x".repeat(100_000);
+    for i in 0..14 {
+        f.store.put(item("big", &format!("item#{i:02}"), [("blob", s(big.clone()))]), None).await.unwrap();
+    }
+    assert_eq!(count(Query::partition("big")).await, 14);
 }

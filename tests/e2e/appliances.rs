@@ -38,6 +38,7 @@ crate::on_both_stores!(
     units_and_price_over_the_appliance_caps_are_400_and_finish_never_charges_more_than_reserved,
     an_admin_credit_above_ten_to_the_ten_cents_is_amount_out_of_range,
     three_thousand_character_ids_are_400_or_404_never_500,
+    a_long_ledger_and_runs_of_every_status_are_paged_in_the_store,
 );
 
 const ADMIN_EMAIL: &str = "appliance-admin@example.com";
@@ -1039,4 +1040,134 @@ async fn three_thousand_character_ids_are_400_or_404_never_500(backend: Backend)
     assert_eq!((status, out["field"].clone()), (StatusCode::BAD_REQUEST, json!("appliances")));
     assert_eq!(t.balance("209").await, 10_000);
     t.check_ledgers().await;
+}
+
+async fn a_long_ledger_and_runs_of_every_status_are_paged_in_the_store(backend: Backend) {
+    let mut t = T::start(&backend).await;
+    t.appliance("washer", 1).await;
+    t.endpoint(json!("paged"), &["washer"]).await;
+    let totp = t.room("301", 1_000).await;
+    for _ in 0..44 {
+        let (status, out) = t.admin_post("/api/admin/rooms/301/credit/", json!({"amount": 1})).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    let walk = |path: &'static str, size: usize, total: usize| {
+        crate::helpers::walk_pages(&t.client, &t.base, &t.admin, path, size, total)
+    };
+    let ledger = walk("/api/admin/rooms/301/ledger/", 20, 45).await;
+    let after: Vec<i64> = ledger.iter().map(|e| e["balance_after"].as_i64().unwrap()).collect();
+    assert_eq!(after, (1_000..1_045).rev().collect::<Vec<_>>(), "newest first, every entry once");
+
+    // Three finished runs, two aborted, one running: three status partitions, merged when unfiltered.
+    for outcome in ["finished", "finished", "aborted", "finished", "aborted", "running"] {
+        let token = t.login("301", json!("paged"), &totp).await["token"].clone();
+        let start = json!({"token": token, "appliance_name": "washer", "units": 1, "price": 1});
+        let (status, started) = t.post("/api/appliance/start/", start).await;
+        assert_eq!(status, StatusCode::CREATED, "{started}");
+        match outcome {
+            "finished" => {
+                let finish = json!({"token": started["token"], "units": 1, "price": 1, "aborted": false});
+                assert_eq!(t.post("/api/appliance/finish/", finish).await.0, StatusCode::OK);
+            }
+            "aborted" => {
+                let (_, running) = t.admin_get("/api/admin/runs/?status=running").await;
+                let id = running["results"][0]["run_id"].as_str().unwrap().to_string();
+                let (status, out) = t.admin_post(&format!("/api/admin/runs/{id}/abort/"), json!({})).await;
+                assert_eq!(status, StatusCode::OK, "{out}");
+            }
+            _ => {}
+        }
+    }
+    let runs = walk("/api/admin/runs/", 2, 6).await;
+    let statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["running", "aborted", "finished", "aborted", "finished", "finished"], "newest first");
+    let started: Vec<i64> = runs.iter().map(|r| r["started_at"].as_i64().unwrap()).collect();
+    assert!(started.windows(2).all(|w| w[0] > w[1]), "{started:?}");
+    assert_eq!(walk("/api/admin/runs/?status=finished", 2, 3).await, [&runs[2], &runs[4], &runs[5]].map(Clone::clone));
+    assert_eq!(walk("/api/admin/runs/?room=301", 4, 6).await, runs);
+    // A room and a status: the room's partition, filtered in the store.
+    assert_eq!(walk("/api/admin/runs/?room=301&status=aborted", 1, 2).await, [&runs[1], &runs[3]].map(Clone::clone));
+    assert_eq!(walk("/api/admin/runs/?room=301&status=running", 1, 1).await, [runs[0].clone()]);
+    assert!(walk("/api/admin/runs/?room=302", 5, 0).await.is_empty());
+
+    // A forged cursor, or one from another list, is 400 naming it.
+    let (_, first) = t.admin_get("/api/admin/rooms/301/ledger/?page_size=5").await;
+    let cursor = first["next"].as_str().unwrap().split("cursor=").nth(1).unwrap().to_string();
+    for path in [
+        format!("/api/admin/runs/?room=301&cursor={cursor}"),
+        "/api/admin/rooms/301/ledger/?cursor=%%%".to_string(),
+        "/api/admin/rooms/301/ledger/?before=".to_string() + &"A".repeat(3000),
+    ] {
+        let (status, out) = t.admin_get(&path).await;
+        assert_eq!((status, out["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_cursor")), "{path}: {out}");
+    }
+    t.check_ledgers().await;
+}
+
+/// A measurement, not a check (docs/perf.md): a room's ledger page with 1,500 entries through
+/// HTTP (one page query and the count query behind `count`), and the store reads behind it, on
+/// each store available. Run with
+/// `cargo test -p premises-local --test e2e -- --ignored --nocapture ledger_page_timing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for docs/perf.md"]
+async fn ledger_page_timing_with_1500_entries() {
+    use shared::platform::store::{Query, SkCond};
+    use std::time::Instant;
+    let backends = [Some(Backend::Embedded), Backend::dynamodb()];
+    for backend in backends.into_iter().flatten() {
+        let name = if matches!(backend, Backend::Embedded) { "embedded" } else { "DynamoDB Local" };
+        let mut t = T::start(&backend).await;
+        t.room("900", 0).await;
+        let base = "/api/admin/rooms/900/ledger/";
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let time_page = |path: String| {
+            let t = &t;
+            async move {
+                let mut runs = Vec::new();
+                for _ in 0..21 {
+                    let start = Instant::now();
+                    let (status, _) = t.admin_get(&path).await;
+                    runs.push(start.elapsed().as_secs_f64() * 1000.0);
+                    assert_eq!(status, StatusCode::OK);
+                }
+                runs
+            }
+        };
+        let empty = median(time_page(base.to_string()).await);
+        for _ in 0..1500 {
+            let (status, out) = t.admin_post("/api/admin/rooms/900/credit/", json!({"amount": 1})).await;
+            assert_eq!(status, StatusCode::OK, "{out}");
+        }
+        let first = median(time_page(base.to_string()).await);
+        let (_, page) = t.admin_get(base).await;
+        assert_eq!(page["count"], 1500);
+        let next = median(time_page(page["next"].as_str().unwrap().to_string()).await);
+        let deep = median(time_page(format!("{base}?page=50")).await);
+        // The store reads: the whole ledger (what the ledger read before it paged in the store),
+        // one page, and the count.
+        let query = Query::partition("ROOM#900").sk(SkCond::BeginsWith("LEDGER#".into())).descending();
+        let store = &t.stack.app.store;
+        let (mut whole, mut one, mut count) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..21 {
+            let start = Instant::now();
+            let all: Vec<serde_json::Value> = store.query_all(query.clone()).await.unwrap();
+            whole.push(start.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(all.len(), 1500);
+            let start = Instant::now();
+            store.query(query.clone().limit(21)).await.unwrap();
+            one.push(start.elapsed().as_secs_f64() * 1000.0);
+            let start = Instant::now();
+            assert_eq!(store.count(query.clone()).await.unwrap(), 1500);
+            count.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "| {name} | {empty:.1} | {first:.1} | {next:.1} | {deep:.1} | {:.1} | {:.1} | {:.1} |",
+            median(whole),
+            median(one),
+            median(count)
+        );
+    }
 }

@@ -491,7 +491,19 @@ async fn an_invalid_payment_is_assigned_to_a_room_once_and_payments_filter(backe
     assert_eq!(ids(t.all("/api/admin/bank/payments/?room=701").await), ["8004"]);
     assert_eq!(ids(t.all("/api/admin/bank/payments/?from=2026-11-30&to=2026-11-30").await).len(), 4);
     assert!(t.all("/api/admin/bank/payments/?from=2026-12-01").await.is_empty());
-    for bad in ["?status=maybe", "?reason=whatever", "?from=yesterday", "?room=a%20b", "?page=0"] {
+    // Paged in the store: both status partitions merged, newest first; filters applied there.
+    let walk = |path: &'static str, size: usize, total: usize| {
+        crate::helpers::walk_pages(&t.client, &t.base, &t.admin, path, size, total)
+    };
+    let all = walk("/api/admin/bank/payments/", 1, 4).await;
+    let received: Vec<i64> = all.iter().map(|p| p["received_at"].as_i64().unwrap()).collect();
+    assert!(received.windows(2).all(|w| w[0] >= w[1]), "{received:?}");
+    assert_eq!(ids(all), ["8001", "8002", "8003", "8004"]);
+    assert_eq!(ids(walk("/api/admin/bank/payments/?from=2026-11-30&to=2026-11-30", 3, 4).await).len(), 4);
+    assert_eq!(ids(walk("/api/admin/bank/payments/?status=invalid&to=2026-11-30", 2, 3).await).len(), 3);
+    assert_eq!(ids(walk("/api/admin/bank/payments/?reason=wrong_currency", 1, 1).await), ["8003"]);
+    assert!(walk("/api/admin/bank/payments/?room=701&status=invalid", 1, 0).await.is_empty());
+    for bad in ["?status=maybe", "?reason=whatever", "?from=yesterday", "?to=2026-02-31", "?room=a%20b", "?page=0"] {
         let (status, out) = t.admin_get(&format!("/api/admin/bank/payments/{bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {out}");
         assert!(out["field"].is_string(), "{bad}: {out}");

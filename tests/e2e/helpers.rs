@@ -126,6 +126,59 @@ pub async fn all_pages(client: &reqwest::Client, base: &str, token: &str, path: 
     items
 }
 
+/// Walks a store-paged list (`{count, next, previous, results}` with cursors) `size` items a page
+/// and checks it as a client sees it: `count` is `total` on every page, every page but the last
+/// is full, `previous` from the last page walks back through the same pages, and `?page=2` is
+/// the second page. Returns the items in list order.
+pub async fn walk_pages(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    size: usize,
+    total: usize,
+) -> Vec<serde_json::Value> {
+    let get = |p: String| async move {
+        let r = client.get(format!("{base}{p}")).bearer_auth(token).send().await.unwrap();
+        assert!(r.status().is_success(), "{p}: {}", r.status());
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let first = format!("{path}{sep}page_size={size}");
+    let mut pages: Vec<serde_json::Value> = Vec::new();
+    let mut next = Some(first.clone());
+    while let Some(p) = next {
+        let page = get(p.clone()).await;
+        assert_eq!(page["count"].as_u64(), Some(total as u64), "{p}: {page}");
+        assert!(pages.len() <= total, "{path}: more pages than items");
+        next = page["next"].as_str().map(str::to_string);
+        pages.push(page);
+    }
+    let results = |page: &serde_json::Value| page["results"].as_array().unwrap().clone();
+    for (i, page) in pages.iter().enumerate() {
+        let n = results(page).len();
+        let last = i + 1 == pages.len();
+        assert!(if last { n <= size && (n > 0 || total == 0) } else { n == size }, "{path} page {}: {n} items", i + 1);
+    }
+    assert!(pages[0]["previous"].is_null(), "{path}: {}", pages[0]);
+    // Back from the last page, page by page.
+    let mut at = pages.len() - 1;
+    let mut previous = pages[at]["previous"].as_str().map(str::to_string);
+    while let Some(p) = previous {
+        let page = get(p.clone()).await;
+        at -= 1;
+        assert_eq!(results(&page), results(&pages[at]), "{p}");
+        previous = page["previous"].as_str().map(str::to_string);
+    }
+    assert_eq!(at, 0, "{path}: previous walks back to the first page");
+    if pages.len() >= 2 {
+        assert_eq!(results(&get(format!("{first}&page=2")).await), results(&pages[1]), "{path}?page=2");
+    }
+    let items: Vec<serde_json::Value> = pages.iter().flat_map(results).collect();
+    assert_eq!(items.len(), total, "{path}");
+    items
+}
+
 /// Every room's balance is the sum of its ledger, and each entry's balance_after adds up.
 pub async fn check_ledgers<'a>(
     client: &reqwest::Client,

@@ -475,6 +475,15 @@ async fn an_admin_lists_and_searches_users_page_by_page(backend: Backend) {
     assert_eq!(page2["next"], Value::Null);
     assert!(page2["previous"].is_string());
 
+    // Paged in the store, oldest first, the role filtered there.
+    let base = server.base.clone();
+    let everyone = crate::helpers::walk_pages(&client, &base, &access, "/api/admin/users/", 6, 22).await;
+    assert_eq!(everyone[0]["email"], ADMIN_EMAIL);
+    let members = crate::helpers::walk_pages(&client, &base, &access, "/api/admin/users/?role=member", 5, 21).await;
+    assert_eq!(members, everyone[1..].to_vec());
+    let admins = crate::helpers::walk_pages(&client, &base, &access, "/api/admin/users/?role=admin", 1, 1).await;
+    assert_eq!(admins, everyone[..1].to_vec());
+
     let (_, found) = get(&client, &server, "/api/admin/users/?search=PERSON07&role=member", &access).await;
     assert_eq!(found["count"], 1, "{found}");
     assert_eq!(found["results"][0]["email"], "person07@example.com");

@@ -297,7 +297,11 @@ async fn a_battery_dropping_below_twenty_raises_one_alert_per_drop_and_tells_the
     let told = eventually(Duration::from_secs(20), || async { (t.unread(&owner).await == 2).then_some(()) }).await;
     assert!(told.is_some());
 
-    // Unresolved, then resolved.
+    // Unresolved, then resolved; paged in the store, one a page.
+    let walk =
+        |path: &'static str, total: usize| crate::helpers::walk_pages(&t.client, &t.base, &owner, path, 1, total);
+    let all = walk("/api/v1/security/alerts/", 2).await;
+    assert_eq!(walk("/api/v1/security/alerts/unresolved/", 2).await, all);
     let (_, unresolved) = t.call("GET", "/api/v1/security/alerts/unresolved/", Some(&owner), None).await;
     assert_eq!(unresolved["count"], 2);
     let id = unresolved["results"][0]["id"].as_str().unwrap().to_string();
@@ -316,6 +320,8 @@ async fn a_battery_dropping_below_twenty_raises_one_alert_per_drop_and_tells_the
     assert_eq!(status, StatusCode::CONFLICT);
     let (_, unresolved) = t.call("GET", "/api/v1/security/alerts/unresolved/", Some(&owner), None).await;
     assert_eq!(unresolved["count"], 1);
+    assert_eq!(walk("/api/v1/security/alerts/unresolved/", 1).await[0]["id"], all[1]["id"]);
+    assert_eq!(walk("/api/v1/security/alerts/", 2).await[0]["is_resolved"], true);
     let stranger = t.user().await;
     assert!(t.alerts(&stranger).await.is_empty());
     let (status, _) =

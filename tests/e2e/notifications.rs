@@ -25,6 +25,7 @@ crate::on_both_stores!(
     ses_and_sns_deliver_through_moto,
     an_otp_on_the_queue_and_in_its_dlq_is_sealed_while_the_sms_provider_gets_the_code,
     a_sealed_secret_moved_to_another_message_does_not_open_and_nothing_is_sent,
+    a_long_inbox_is_paged_and_its_unread_items_counted_in_the_store,
 );
 
 /// The server's embedded queue, as a producer sees it.
@@ -469,4 +470,37 @@ async fn a_sealed_secret_moved_to_another_message_does_not_open_and_nothing_is_s
     let sms = twilio.requests();
     assert_eq!(sms.len(), 1, "{sms:?}");
     assert!(sms[0].body.contains("Your+code+is+424242."), "{}", sms[0].body);
+}
+
+async fn a_long_inbox_is_paged_and_its_unread_items_counted_in_the_store(backend: Backend) {
+    let server = Server::start(&backend).await;
+    let client = Client::new();
+    let (owner, access) = user(&client, &server, "paged@example.com", "+14155550109").await;
+    let (_, other) = user(&client, &server, "unpaged@example.com", "+14155550110").await;
+    let mut sent = Vec::new();
+    for _ in 0..25 {
+        let n = notification(Recipient::User(owner.clone()), vec![Channel::Inbox]);
+        send(&server, &n).await;
+        sent.push(n.id);
+    }
+    drained(&server).await;
+    let base = server.url("");
+    let inbox = crate::helpers::walk_pages(&client, &base, &access, "/api/v1/notifications/", 10, 25).await;
+    let mut ids: Vec<String> = inbox.iter().map(|i| text(&i["id"])).collect();
+    ids.sort();
+    sent.sort();
+    assert_eq!(ids, sent, "every notification once");
+    let created: Vec<i64> = inbox.iter().map(|i| i["created_at"].as_i64().unwrap()).collect();
+    assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first: {created:?}");
+    for item in &inbox[..5] {
+        let path = format!("/api/v1/notifications/{}/read/", text(&item["id"]));
+        assert_eq!(client.post(server.url(&path)).bearer_auth(&access).send().await.unwrap().status(), StatusCode::OK);
+    }
+    let (_, out) = get(&client, &server, "/api/v1/notifications/unread-count/", &access).await;
+    assert_eq!(out["count"], 20);
+    let unread = crate::helpers::walk_pages(&client, &base, &access, "/api/v1/notifications/?unread=true", 7, 20).await;
+    assert_eq!(unread, inbox[5..].to_vec());
+    assert!(crate::helpers::walk_pages(&client, &base, &other, "/api/v1/notifications/", 10, 0).await.is_empty());
+    let (_, out) = get(&client, &server, "/api/v1/notifications/unread-count/", &other).await;
+    assert_eq!(out["count"], 0);
 }

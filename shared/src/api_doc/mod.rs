@@ -185,6 +185,14 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
         parameters.push(json!({"name": "page_size", "in": "query", "required": false,
             "description": "Items per page (at most 100).", "schema": {"type": "integer", "minimum": 1}}));
     }
+    if op.cursors {
+        parameters.push(json!({"name": "cursor", "in": "query", "required": false,
+            "description": "The items after this one, as `next` carries it (page numbers alone reach the first 1,000 items).",
+            "schema": {"type": "string", "maxLength": 2048}}));
+        parameters.push(json!({"name": "before", "in": "query", "required": false,
+            "description": "The items before this one, as `previous` carries it.",
+            "schema": {"type": "string", "maxLength": 2048}}));
+    }
 
     let mut responses = serde_json::Map::new();
     for r in &op.responses {

@@ -35,6 +35,8 @@ pub struct Op {
     pub headers: &'static [QueryParam],
     /// `?page=&page_size=`, and a 404 for a page past the end.
     pub paginated: bool,
+    /// Paged in the store: `?cursor=` and `?before=` (what `next` and `previous` carry) too.
+    pub cursors: bool,
     pub body: Option<Body>,
     pub responses: Vec<Reply>,
     pub errors: &'static [u16],
@@ -126,6 +128,11 @@ impl Op {
     fn page(mut self, schema: SchemaFn) -> Op {
         self.paginated = true;
         self.reply(200, "One page, newest or by key as the operation says", schema)
+    }
+    /// 200 with one page of items read from the store, `next` and `previous` carrying cursors.
+    fn store_page(mut self, schema: SchemaFn) -> Op {
+        self.cursors = true;
+        self.page(schema)
     }
     fn query(mut self, query: &'static [QueryParam]) -> Op {
         self.query = query;
@@ -262,7 +269,7 @@ pub static OPERATIONS: &[Described] = &[
                 QueryParam { name: "search", description: "Part of the email, phone or name.", schema: string },
                 QueryParam { name: "role", description: "Only users with this role.", schema: role },
             ])
-            .page(page_of::<UserView>)
+            .store_page(page_of::<UserView>)
     }),
     ("admin-users-update", || {
         Op::new()
@@ -395,7 +402,7 @@ pub static OPERATIONS: &[Described] = &[
             .reply(200, "The new balance", schema_of::<room_admin::BalanceView>)
             .errors(&[402, 503])
     }),
-    ("admin-rooms-ledger", || Op::new().page(page_of::<LedgerEntry>)),
+    ("admin-rooms-ledger", || Op::new().store_page(page_of::<LedgerEntry>)),
     ("admin-appliances-create", || {
         Op::new()
             .json(schema_of::<room_admin::NewAppliance>)
@@ -443,7 +450,7 @@ pub static OPERATIONS: &[Described] = &[
                 QueryParam { name: "room", description: "Only this room's runs.", schema: string },
                 QueryParam { name: "status", description: "Only runs with this status.", schema: run_status },
             ])
-            .page(page_of::<Run>)
+            .store_page(page_of::<Run>)
     }),
     ("admin-runs-abort", || {
         Op::new()
@@ -454,7 +461,7 @@ pub static OPERATIONS: &[Described] = &[
     ("notifications-list", || {
         Op::new()
             .query(&[QueryParam { name: "unread", description: "Only unread notifications.", schema: boolean_text }])
-            .page(page_of::<inbox::InboxItem>)
+            .store_page(page_of::<inbox::InboxItem>)
     }),
     ("notifications-unread-count", || Op::new().reply(200, "Unread notifications", schema_of::<inbox::Count>)),
     ("notifications-read", || Op::new().reply(200, "The notification, read", schema_of::<inbox::InboxItem>)),
@@ -505,7 +512,7 @@ pub static OPERATIONS: &[Described] = &[
                 QueryParam { name: "from", description: "Booked on or after (YYYY-MM-DD).", schema: date },
                 QueryParam { name: "to", description: "Booked on or before (YYYY-MM-DD).", schema: date },
             ])
-            .page(page_of::<bank::PaymentView>)
+            .store_page(page_of::<bank::PaymentView>)
     }),
     ("admin-bank-assign", || {
         Op::new()
@@ -563,7 +570,7 @@ pub static OPERATIONS: &[Described] = &[
     ("devices-unlock", lock_command),
     ("devices-status", || Op::new().reply(200, "The lock's live status", schema_of::<locks::Status>)),
     ("devices-battery", || Op::new().reply(200, "Battery level and the latest readings", schema_of::<locks::Battery>)),
-    ("devices-logs", || Op::new().page(page_of::<locks::LogView>)),
+    ("devices-logs", || Op::new().store_page(page_of::<locks::LogView>)),
     ("devices-settings-get", || Op::new().reply(200, "The settings", schema_of::<locks::SettingsView>)),
     ("devices-settings-put", || {
         Op::new()
@@ -581,8 +588,8 @@ pub static OPERATIONS: &[Described] = &[
             .reply(200, "Sent on the lock's ota topic", schema_of::<locks::FirmwareSent>)
             .errors(&[503])
     }),
-    ("security-alerts-list", || Op::new().page(page_of::<alerts::AlertView>)),
-    ("security-alerts-unresolved", || Op::new().page(page_of::<alerts::AlertView>)),
+    ("security-alerts-list", || Op::new().store_page(page_of::<alerts::AlertView>)),
+    ("security-alerts-unresolved", || Op::new().store_page(page_of::<alerts::AlertView>)),
     ("security-alerts-resolve", || {
         Op::new()
             .body(Body {

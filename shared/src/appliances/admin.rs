@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use crate::App;
 use crate::platform::http::auth::principal;
-use crate::platform::http::page::{self, Page};
+use crate::platform::http::page::{self, Keyset, Page};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, query_param};
 use crate::platform::id::{field_id, path_id};
 use crate::platform::store::{self, Cond, Index, Item, Query, SkCond, StoreError, Update, Write, s};
@@ -215,14 +215,15 @@ pub async fn credit(app: &'static App, req: Request) -> http::Result<Response> {
     Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy_retry", "Too many concurrent changes to this room."))
 }
 
-/// `GET /api/admin/rooms/{key}/ledger/`: newest first, paginated. One query page per 1 MB of entries.
+/// `GET /api/admin/rooms/{key}/ledger/`: newest first, paged in the store (`?cursor=`/`?before=` in
+/// `next`/`previous`). One get, one query of at most `page_size + 1` entries, and a count query
+/// (one request per 1 MB of entries) unless the first page holds them all.
 pub async fn ledger(app: &'static App, req: Request) -> http::Result<Response> {
     let key = path_id::<RoomKey>(&req, "key")?.into_string();
-    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let keyset = Keyset::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     get_room(app, &key).await?.ok_or_else(room_not_found)?;
     let query = Query::partition(keys::room_pk(&key)).sk(SkCond::BeginsWith(keys::LEDGER_PREFIX.into())).descending();
-    let entries: Vec<LedgerEntry> = app.store.query_all(query).await?;
-    page::respond(&req, entries, page)
+    http::ok(&page::from_store::<LedgerEntry>(&app.store, &req, vec![query], &keyset, None).await?)
 }
 
 // ----------------------------------------------------------------- appliances
@@ -456,29 +457,29 @@ pub async fn runs_with_status(app: &App, status: RunStatus) -> http::Result<Vec<
     Ok(app.store.query_all(Query::partition(keys::run_status_gsi2pk(status.as_str())).index(Index::Gsi2)).await?)
 }
 
-/// `GET /api/admin/runs/?room=&status=`: newest first, paginated. A room reads its GSI1 partition; otherwise
-/// each status's GSI2 partition.
+/// `GET /api/admin/runs/?room=&status=`: newest first, paged in the store. A room reads its GSI1
+/// partition (filtered by status when one is given); otherwise the status's GSI2 partition, or
+/// all three merged. One query per partition of at most `page_size + 1` runs, and count queries
+/// unless the first page holds them all.
 pub async fn list_runs(app: &'static App, req: Request) -> http::Result<Response> {
-    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let keyset = Keyset::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     let status = query_param(&req, "status").filter(|s| !s.is_empty()).map(parse_status).transpose()?;
     let room =
         query_param(&req, "room").filter(|s| !s.is_empty()).map(|r| field_id::<RoomKey>("room", r)).transpose()?;
-    let mut runs: Vec<Run> = match (room, status) {
-        (Some(room), _) => {
-            app.store.query_all(Query::partition(keys::room_runs_gsi1pk(&room)).index(Index::Gsi1)).await?
+    let by_status =
+        |status: RunStatus| Query::partition(keys::run_status_gsi2pk(status.as_str())).index(Index::Gsi2).descending();
+    let queries = match (room, status) {
+        (Some(room), status) => {
+            let query = Query::partition(keys::room_runs_gsi1pk(&room)).index(Index::Gsi1).descending();
+            vec![match status {
+                Some(status) => query.filter(Cond::eq("status", s(status.as_str()))),
+                None => query,
+            }]
         }
-        (None, Some(status)) => runs_with_status(app, status).await?,
-        (None, None) => {
-            let mut runs = Vec::new();
-            for status in [RunStatus::Running, RunStatus::Finished, RunStatus::Aborted] {
-                runs.extend(runs_with_status(app, status).await?);
-            }
-            runs
-        }
+        (None, Some(status)) => vec![by_status(status)],
+        (None, None) => [RunStatus::Running, RunStatus::Finished, RunStatus::Aborted].map(by_status).into(),
     };
-    runs.retain(|r| status.is_none_or(|s| r.status == s));
-    runs.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
-    page::respond(&req, runs, page)
+    http::ok(&page::from_store::<Run>(&app.store, &req, queries, &keyset, None).await?)
 }
 
 /// `POST /api/admin/runs/{run_id}/abort/`: as the stuck-run job does (full refund, abort command). 200 with the run.

@@ -10,11 +10,12 @@ use serde_json::Value as Json;
 
 use crate::App;
 use crate::appliances::service::id_of;
+use crate::platform::clock::UtcDateTime;
 use crate::platform::http::auth::principal;
-use crate::platform::http::page::{self, Page};
+use crate::platform::http::page::{self, Keyset};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param, query_param};
 use crate::platform::queue::batch::{MessageError, MessageMeta, for_each_message};
-use crate::platform::store::{Index, Query};
+use crate::platform::store::{Cond, Index, Query, n, s};
 
 use super::QUEUE;
 use super::import::{self, Fetch, ImportError};
@@ -218,9 +219,11 @@ impl From<Payment> for PaymentView {
 }
 
 /// `GET /api/admin/bank/payments/?status=valid|invalid&room=&reason=&from=&to=`: newest first,
-/// paginated. One index query (by room, else by status; both statuses without a filter).
+/// paged in the store, the filters applied there. One index query of at most `page_size + 1`
+/// payments (by room, else by status; both statuses merged without one), more when the filters
+/// drop some, and count queries unless the first page holds them all.
 pub async fn list_payments(app: &'static App, req: Request) -> http::Result<Response> {
-    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let keyset = Keyset::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     let status = match query_param(&req, "status").filter(|s| !s.is_empty()) {
         None => None,
         Some("valid") => Some(PaymentStatus::Valid),
@@ -241,48 +244,51 @@ pub async fn list_payments(app: &'static App, req: Request) -> http::Result<Resp
         .filter(|s| !s.is_empty())
         .map(|r| id_of("room", &Json::String(r.into())))
         .transpose()?;
-    let mut dates = [None, None];
-    for (slot, field) in dates.iter_mut().zip(["from", "to"]) {
-        if let Some(d) = query_param(&req, field).filter(|s| !s.is_empty()) {
-            if !import::is_date(d) {
-                return Err(ApiError::invalid_field(field, "invalid_date", format!("{field} must be YYYY-MM-DD.")));
-            }
-            *slot = Some(d.to_string());
-        }
+    let mut filters = Vec::new();
+    if let (Some(status), Some(_)) = (status, &room) {
+        filters.push(Cond::eq("status", s(status.as_str())));
     }
-    let [from, to] = dates;
-
-    let mut payments = match &room {
-        Some(room) => {
-            app.store.query_all(Query::partition(keys::room_payments_gsi2pk(room)).index(Index::Gsi2)).await?
-        }
-        None => {
-            let statuses = match status {
-                Some(s) => vec![s],
-                None => vec![PaymentStatus::Valid, PaymentStatus::Invalid],
-            };
-            let mut all = Vec::new();
-            for s in statuses {
-                let query = Query::partition(keys::payments_by_status_gsi1pk(s.as_str())).index(Index::Gsi1);
-                all.extend(app.store.query_all::<Payment>(query).await?);
-            }
-            all
-        }
+    if let Some(reason) = reason {
+        filters.push(Cond::eq("reason", s(reason.as_str())));
+    }
+    // A payment's day is its booking date, or the day it was received when the bank gave none.
+    for field in ["from", "to"] {
+        let Some(day) = query_param(&req, field).filter(|s| !s.is_empty()) else { continue };
+        let midnight = UtcDateTime::midnight_of(day)
+            .ok_or_else(|| ApiError::invalid_field(field, "invalid_date", format!("{field} must be YYYY-MM-DD.")))?;
+        let (on_date, on_received) = if field == "from" {
+            (Cond::ge("date", s(day)), Cond::ge("received_at", n(midnight * 1000)))
+        } else {
+            (Cond::le("date", s(day)), Cond::lt("received_at", n((midnight + 86_400) * 1000)))
+        };
+        filters.push(Cond::exists("date").and(on_date).or(Cond::not_exists("date").and(on_received)));
+    }
+    let queries: Vec<Query> = match &room {
+        Some(room) => vec![Query::partition(keys::room_payments_gsi2pk(room)).index(Index::Gsi2)],
+        None => status
+            .map_or(vec![PaymentStatus::Valid, PaymentStatus::Invalid], |s| vec![s])
+            .into_iter()
+            .map(|s| Query::partition(keys::payments_by_status_gsi1pk(s.as_str())).index(Index::Gsi1))
+            .collect(),
     };
-    payments.retain(|p| {
-        let day = p.date.clone().unwrap_or_else(|| import_day(p.received_at));
-        status.is_none_or(|s| p.status == s)
-            && reason.is_none_or(|r| p.reason == Some(r))
-            && from.as_ref().is_none_or(|f| day.as_str() >= f.as_str())
-            && to.as_ref().is_none_or(|t| day.as_str() <= t.as_str())
-    });
-    payments.sort_by(|a, b| (b.received_at, &b.id).cmp(&(a.received_at, &a.id)));
-    page::respond(&req, payments.into_iter().map(PaymentView::from).collect(), page)
-}
-
-fn import_day(millis: i64) -> String {
-    let d = crate::platform::clock::UtcDateTime::from_epoch_secs(millis.div_euclid(1000));
-    format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
+    let queries = queries
+        .into_iter()
+        .map(|q| {
+            let q = q.descending();
+            match filters.as_slice() {
+                [] => q,
+                [one] => q.filter(one.clone()),
+                _ => q.filter(Cond::And(filters.clone())),
+            }
+        })
+        .collect();
+    let payments = page::from_store::<Payment>(&app.store, &req, queries, &keyset, None).await?;
+    http::ok(&page::Paginated {
+        count: payments.count,
+        next: payments.next,
+        previous: payments.previous,
+        results: payments.results.into_iter().map(PaymentView::from).collect::<Vec<_>>(),
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

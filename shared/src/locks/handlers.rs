@@ -401,7 +401,8 @@ pub async fn logs(app: &'static App, req: Request) -> http::Result<Response> {
     let query =
         Query::partition(keys::lock_pk(&l.device_id)).sk(SkCond::BeginsWith(keys::LOG_PREFIX.into())).descending();
     let count = usize::try_from(l.log_count).unwrap_or_default();
-    let entries: page::Paginated<AccessLogEntry> = page::from_store(&app.store, &req, query, &keyset, count).await?;
+    let entries: page::Paginated<AccessLogEntry> =
+        page::from_store(&app.store, &req, vec![query], &keyset, Some(count)).await?;
     let results: Vec<LogView> = entries
         .results
         .into_iter()

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::platform::config::Env;
 use crate::platform::http::auth::principal;
-use crate::platform::http::page::{self, Page};
+use crate::platform::http::page::{self, Keyset};
 use crate::platform::http::{self, ApiError, Request, Response, query_param};
 use crate::platform::id::path_id;
 use crate::platform::store::{self, Cond, Index, Item, Query, SkCond, StoreError, Update, Write, s};
@@ -61,10 +61,12 @@ fn unread_query(user_id: &str) -> Query {
     Query::partition(keys::unread_gsi1pk(user_id)).index(Index::Gsi1).descending()
 }
 
-/// `GET /api/v1/notifications/?unread=true&page=&page_size=`: newest first, paginated.
+/// `GET /api/v1/notifications/?unread=true&page=&page_size=`: newest first, paged in the store
+/// (`?cursor=`/`?before=` in `next`/`previous`). One query of at most `page_size + 1` items, and a
+/// count query unless the first page holds them all.
 pub async fn list(app: &'static App, req: Request) -> http::Result<Response> {
     let user = principal(&req)?.user_id.clone();
-    let page = Page::from_query(&req, 20, 100)?;
+    let keyset = Keyset::from_query(&req, 20, 100)?;
     let unread = match query_param(&req, "unread") {
         None | Some("") | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
@@ -75,7 +77,7 @@ pub async fn list(app: &'static App, req: Request) -> http::Result<Response> {
     } else {
         Query::partition(keys::inbox_pk(&user)).sk(SkCond::BeginsWith(keys::INBOX_PREFIX.into())).descending()
     };
-    page::respond(&req, app.store.query_all::<InboxItem>(query).await?, page)
+    http::ok(&page::from_store::<InboxItem>(&app.store, &req, vec![query], &keyset, None).await?)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -83,10 +85,11 @@ pub(crate) struct Count {
     count: usize,
 }
 
-/// `GET /api/v1/notifications/unread-count/` → `{count}`. One query page per 1 MB of unread items.
+/// `GET /api/v1/notifications/unread-count/` → `{count}`. One count query of the unread index
+/// (one request per 1 MB of unread items; none is returned).
 pub async fn unread_count(app: &'static App, req: Request) -> http::Result<Response> {
     let user = principal(&req)?.user_id.clone();
-    http::ok(&Count { count: app.store.query_all::<InboxItem>(unread_query(&user)).await?.len() })
+    http::ok(&Count { count: app.store.count(unread_query(&user)).await? })
 }
 
 fn mark_read(now: i64) -> Update {

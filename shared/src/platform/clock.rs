@@ -78,6 +78,30 @@ impl UtcDateTime {
         }
     }
 
+    /// The epoch second at midnight UTC of a `YYYY-MM-DD` date (Howard Hinnant's days-from-civil);
+    /// `None` unless it is a real calendar date.
+    pub fn midnight_of(date: &str) -> Option<i64> {
+        let b = date.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let number = |s: &str| s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse::<i64>().ok()).flatten();
+        let (year, month, day) = (number(&date[..4])?, number(&date[5..7])?, number(&date[8..])?);
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return None;
+        }
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = if month > 2 { month - 3 } else { month + 9 };
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let secs = (era * 146_097 + doe - 719_468) * 86_400;
+        // 31 February comes back as 3 March: not a date.
+        let back = UtcDateTime::from_epoch_secs(secs);
+        (back.year == year && i64::from(back.month) == month && i64::from(back.day) == day).then_some(secs)
+    }
+
     /// `2026-11-22T03:41:00Z`
     pub fn rfc3339(&self) -> String {
         let UtcDateTime { year, month, day, hour, minute, second } = *self;
@@ -100,6 +124,17 @@ mod tests {
         assert_eq!(UtcDateTime::from_epoch_secs(1_795_318_860).rfc3339(), "2026-11-22T03:41:00Z");
         assert_eq!(UtcDateTime::from_epoch_secs(951_782_400).rfc3339(), "2000-02-29T00:00:00Z");
         assert_eq!(UtcDateTime::from_epoch_secs(-1).rfc3339(), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn calendar_dates_become_epoch_seconds_and_impossible_ones_do_not() {
+        assert_eq!(UtcDateTime::midnight_of("1970-01-01"), Some(0));
+        assert_eq!(UtcDateTime::midnight_of("2000-02-29"), Some(951_782_400));
+        assert_eq!(UtcDateTime::midnight_of("2026-11-22"), Some(1_795_305_600));
+        assert_eq!(UtcDateTime::midnight_of("1969-12-31"), Some(-86_400));
+        for bad in ["2026-02-29", "2026-02-31", "2026-13-01", "2026-00-10", "2026-1-01", "20261101", "2026-11-+1"] {
+            assert_eq!(UtcDateTime::midnight_of(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::identity::service::get_user;
 use crate::notifications::{self, Channel, Notification, Recipient};
 use crate::platform::clock::{UtcDateTime, new_id};
 use crate::platform::http::auth::principal;
-use crate::platform::http::page::{self, Page};
+use crate::platform::http::page::{self, Keyset};
 use crate::platform::http::{self, ApiError, Request, Response, json_body};
 use crate::platform::id::{bounded_text, path_id};
 use crate::platform::store::{self, Cond, Index, Item, Query, StoreError, Update, Write, n, s};
@@ -213,29 +213,41 @@ impl From<Alert> for AlertView {
     }
 }
 
-/// The caller's alerts (every alert for an admin), newest first. One index query.
-async fn visible(app: &App, req: &Request) -> http::Result<Vec<Alert>> {
+/// The caller's alerts (every alert for an admin), newest first: one index partition.
+fn visible(req: &Request) -> http::Result<Query> {
     let caller = principal(req)?;
     let query = if caller.role == "admin" {
         Query::partition(ALL_GSI2PK).index(Index::Gsi2)
     } else {
         Query::partition(owner_gsi1pk(&caller.user_id)).index(Index::Gsi1)
     };
-    Ok(app.store.query_all(query.descending()).await?)
+    Ok(query.descending())
 }
 
-/// `GET /api/v1/security/alerts/`: paginated `{count, next, previous, results}`.
+/// One page of `query`'s alerts, paged in the store: `{count, next, previous, results}`.
+async fn respond(app: &App, req: &Request, query: Query) -> http::Result<Response> {
+    let keyset = Keyset::from_query(req, PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let alerts = page::from_store::<Alert>(&app.store, req, vec![query], &keyset, None).await?;
+    http::ok(&page::Paginated {
+        count: alerts.count,
+        next: alerts.next,
+        previous: alerts.previous,
+        results: alerts.results.into_iter().map(AlertView::from).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/v1/security/alerts/`: paged in the store. One index query of at most `page_size + 1`
+/// alerts, and a count query unless the first page holds them all.
 pub async fn list(app: &'static App, req: Request) -> http::Result<Response> {
-    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
-    let alerts = visible(app, &req).await?;
-    page::respond(&req, alerts.into_iter().map(AlertView::from).collect(), page)
+    let query = visible(&req)?;
+    respond(app, &req, query).await
 }
 
-/// `GET /api/v1/security/alerts/unresolved/`: the unresolved ones, paginated.
+/// `GET /api/v1/security/alerts/unresolved/`: the unresolved ones, paged in the store (the index
+/// query filtered on `is_resolved`, so resolved alerts are read and skipped there).
 pub async fn unresolved(app: &'static App, req: Request) -> http::Result<Response> {
-    let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
-    let alerts = visible(app, &req).await?;
-    page::respond(&req, alerts.into_iter().filter(|a| !a.is_resolved).map(AlertView::from).collect(), page)
+    let query = visible(&req)?.filter(Cond::eq("is_resolved", store::Value::Bool(false)));
+    respond(app, &req, query).await
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, Request, Response, Result, ok, query_param};
-use crate::platform::store::{Item, Query, Store, StoreError, cursor_at, from_item};
+use base64::Engine;
+
+use crate::platform::store::{Index, Item, Query, SkCond, Store, StoreError, Value, from_item};
 
 /// A page the client asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,32 +180,143 @@ fn keyset_url(req: &Request, number: usize, cursor: Option<(&str, &str)>) -> Str
     format!("{}?{}", req.uri().path(), query.finish())
 }
 
-/// One page of `query` read from the store (one query of at most `size + 1` items, or of the first
-/// `N × size + 1` for `?page=N`), in the page shape `{count, next, previous, results}`: `count` is
-/// what the caller knows the list holds (a counter kept with the items), `next` and `previous`
-/// carry cursors. A bad cursor is 400 naming it; a page number past the end (other than 1) is 404.
+/// The sort-key range of a list's query, from its sort-key condition (`None`: unbounded).
+fn sk_range(cond: Option<&SkCond>) -> std::result::Result<(Option<String>, Option<String>), ApiError> {
+    Ok(match cond {
+        None => (None, None),
+        // Every string that starts with the prefix sorts at most at the prefix and U+10FFFF.
+        Some(SkCond::BeginsWith(prefix)) => (Some(prefix.clone()), Some(format!("{prefix}{}", char::MAX))),
+        Some(SkCond::Between(low, high)) => (Some(low.clone()), Some(high.clone())),
+        Some(SkCond::Ge(low)) => (Some(low.clone()), None),
+        Some(SkCond::Le(high)) => (None, Some(high.clone())),
+        Some(other) => return Err(ApiError::internal(anyhow::anyhow!("a store-paged list cannot use {other:?}"))),
+    })
+}
+
+/// The condition for a sort key within `low..=high`.
+fn sk_cond(low: Option<String>, high: Option<String>) -> Option<SkCond> {
+    match (low, high) {
+        (None, None) => None,
+        (Some(low), None) => Some(SkCond::Ge(low)),
+        (None, Some(high)) => Some(SkCond::Le(high)),
+        (Some(low), Some(high)) => Some(if low == high { SkCond::Eq(low) } else { SkCond::Between(low, high) }),
+    }
+}
+
+/// The sort key of `item` on `index`, the boundary a cursor names.
+fn sort_key(item: &Item, index: Index) -> Option<&str> {
+    match item.get(index.attributes().1) {
+        Some(Value::S(sk)) => Some(sk),
+        _ => None,
+    }
+}
+
+/// A cursor: the list's first partition and the boundary's sort key, as a JSON pair in base64url,
+/// so that a cursor of one list is refused by another.
+fn encode_cursor(list: &str, sk: &str) -> String {
+    let json = serde_json::to_vec(&(list, sk)).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+/// The boundary's sort key, when `cursor` is one of `list`'s.
+fn decode_cursor(list: &str, cursor: &str) -> Option<String> {
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let (of, sk): (String, String) = serde_json::from_slice(&json).ok()?;
+    (of == list && !sk.is_empty()).then_some(sk)
+}
+
+/// Up to `need` items of one partition that `query` reads in order (`descending` as given), past
+/// `boundary` (exclusive), with as many store requests as its filter makes necessary; `None` when
+/// the boundary lies outside the partition's sort-key range (a cursor of another list).
+async fn read_partition(
+    store: &Store,
+    query: &Query,
+    descending: bool,
+    boundary: Option<&str>,
+    need: usize,
+) -> Result<Option<Vec<Item>>> {
+    let (mut low, mut high) = sk_range(query.sk.as_ref())?;
+    if let Some(b) = boundary {
+        let below = low.as_deref().is_some_and(|low| b < low);
+        let above = high.as_deref().is_some_and(|high| b > high);
+        if below || above {
+            return Ok(None);
+        }
+        // Inclusive, so the boundary item itself is read and dropped below.
+        if descending { high = Some(b.to_string()) } else { low = Some(b.to_string()) }
+    }
+    let mut q = query.clone().after(None);
+    q.sk = sk_cond(low, high);
+    q.descending = descending;
+    let index = q.index;
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let limit = u32::try_from(need.saturating_sub(items.len()) + 1).unwrap_or(u32::MAX);
+        let page = store.query(q.clone().after(cursor).limit(limit)).await?;
+        items.extend(page.items.into_iter().filter(|item| boundary.is_none() || sort_key(item, index) != boundary));
+        cursor = page.cursor;
+        if items.len() >= need || cursor.is_none() {
+            items.truncate(need);
+            return Ok(Some(items));
+        }
+    }
+}
+
+/// One page of a list read from the store, in the page shape `{count, next, previous, results}`.
+///
+/// The list is the items of `queries` (partitions of one index, read in one direction, each with
+/// unique sort keys; several are merged by sort key), filtered by their filters. Each partition is
+/// read up to `size + 1` items past the cursor (`N × size + 1` for `?page=N`), so a page costs one
+/// store query per partition (more when a filter drops items), whatever the list holds. `next` and
+/// `previous` carry the sort key of the page's last or first item as the cursor, with the list's
+/// first partition key so that a cursor of one list is 400 in another. `count` is `known`
+/// (a counter kept with the items) or else counted in the store ([`Store::count`], skipped when
+/// the first page holds the whole list). A bad cursor is 400 naming it; a page number past the end
+/// (other than 1) is 404.
 pub async fn from_store<T: DeserializeOwned>(
     store: &Store,
     req: &Request,
-    query: Query,
+    queries: Vec<Query>,
     keyset: &Keyset,
-    count: usize,
+    known: Option<usize>,
 ) -> Result<Paginated<T>> {
     let Page { number, size } = keyset.page;
-    let index = query.index;
-    let bad_cursor = |field: &'static str| {
-        move |e: StoreError| match e {
-            StoreError::BadCursor => ApiError::invalid_field(field, "invalid_cursor", format!("Invalid {field}.")),
-            e => e.into(),
-        }
+    let Some(first) = queries.first() else {
+        return Ok(Paginated { count: 0, next: None, previous: None, results: Vec::new() });
     };
-    let limit = |n: usize| u32::try_from(n + 1).unwrap_or(u32::MAX);
+    let (index, descending) = (first.index, first.descending);
+    if queries.iter().any(|q| q.index != index || q.descending != descending) {
+        return Err(ApiError::internal(anyhow::anyhow!("a store-paged list reads one index in one direction")));
+    }
+    let field = if matches!(keyset.position, Position::Before(_)) { "before" } else { "cursor" };
+    let bad_cursor = || ApiError::invalid_field(field, "invalid_cursor", format!("Invalid {field}."));
+    let list = first.pk.clone();
+    let decode = |cursor: &str| decode_cursor(&list, cursor).ok_or_else(bad_cursor);
+    let (boundary, reverse, need) = match &keyset.position {
+        Position::Number => (None, false, number * size + 1),
+        Position::After(c) => (Some(decode(c)?), false, size + 1),
+        Position::Before(c) => (Some(decode(c)?), true, size + 1),
+    };
+    // The order the partitions are read in: the list's, or backwards from a `before` cursor.
+    let read_descending = descending != reverse;
+    let mut items = Vec::new();
+    for query in &queries {
+        let part = read_partition(store, query, read_descending, boundary.as_deref(), need).await?;
+        items.extend(part.ok_or_else(bad_cursor)?);
+    }
+    if queries.len() > 1 {
+        let key = |item: &Item| sort_key(item, index).map(str::to_string);
+        items.sort_by_key(key);
+        if read_descending {
+            items.reverse();
+        }
+        items.truncate(need);
+    }
     // (items in list order, whether items come before them, whether items come after them)
     let (items, more_before, more_after) = match &keyset.position {
         Position::Number => {
             let offset = (number - 1) * size;
-            let page = store.query(query.limit(limit(offset + size))).await?;
-            let mut items = page.items;
             let more_after = items.len() > offset + size;
             items.truncate(offset + size);
             let items: Vec<Item> = items.into_iter().skip(offset).collect();
@@ -212,29 +325,20 @@ pub async fn from_store<T: DeserializeOwned>(
             }
             (items, number > 1, more_after)
         }
-        Position::After(cursor) => {
-            let page = store
-                .query(query.after(Some(cursor.clone())).limit(limit(size)))
-                .await
-                .map_err(bad_cursor("cursor"))?;
-            let mut items = page.items;
+        Position::After(_) => {
             let more_after = items.len() > size;
             items.truncate(size);
             (items, true, more_after)
         }
-        Position::Before(cursor) => {
-            let mut reverse = query.after(Some(cursor.clone())).limit(limit(size));
-            reverse.descending = !reverse.descending;
-            let page = store.query(reverse).await.map_err(bad_cursor("before"))?;
-            let mut items = page.items;
+        Position::Before(_) => {
             let more_before = items.len() > size;
             items.truncate(size);
             items.reverse();
             (items, more_before, true)
         }
     };
-    let first = items.first().and_then(|i| cursor_at(i, index));
-    let last = items.last().and_then(|i| cursor_at(i, index));
+    let first = items.first().and_then(|i| sort_key(i, index)).map(|sk| encode_cursor(&list, sk));
+    let last = items.last().and_then(|i| sort_key(i, index)).map(|sk| encode_cursor(&list, sk));
     let next = match (&last, more_after) {
         (Some(last), true) => Some(keyset_url(req, number + 1, Some(("cursor", last)))),
         _ => None,
@@ -244,6 +348,18 @@ pub async fn from_store<T: DeserializeOwned>(
         (_, true, Position::Number) => Some(keyset_url(req, number - 1, None)),
         (Some(first), true, _) => Some(keyset_url(req, number.saturating_sub(1).max(1), Some(("before", first)))),
         _ => None,
+    };
+    let count = match known {
+        Some(count) => count,
+        // The first page holds the whole list.
+        None if number == 1 && keyset.position == Position::Number && !more_after => items.len(),
+        None => {
+            let mut count = 0;
+            for query in queries {
+                count += store.count(query).await?;
+            }
+            count
+        }
     };
     let results = items.into_iter().map(from_item).collect::<std::result::Result<Vec<T>, StoreError>>()?;
     Ok(Paginated { count, next, previous, results })

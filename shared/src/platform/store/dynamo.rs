@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     self as sdk, AttributeDefinition, AttributeValue as SdkValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType, TableStatus,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType, Select, TableStatus,
     TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
 };
 
@@ -250,11 +250,10 @@ impl DynamoStore {
         Ok(out.attributes.map(item_from_sdk).transpose()?.filter(|item| !is_expired(item, now)))
     }
 
-    /// One page; when the expiry filter thins a page out, asks DynamoDB again
-    /// (up to [`MAX_QUERY_ROUNDS`] times) to fill it up to the limit.
-    pub async fn query(&self, query: Query) -> Result<Page> {
-        let mut start = query.cursor.as_deref().map(|cursor| decode_cursor(cursor, &query)).transpose()?;
-        let (pk_name, sk_name, index_name) = query.index.attributes();
+    /// The key condition and filter of `query` (the query's own filter and the TTL's), with their
+    /// placeholders.
+    fn query_expressions(&self, query: &Query) -> Result<(String, String, Placeholders)> {
+        let (pk_name, sk_name, _) = query.index.attributes();
         let mut expr = Expr::default();
         let pk = format!("{} = {}", expr.name(pk_name), expr.value(&Value::S(query.pk.clone())));
         let key_condition = match &query.sk {
@@ -278,9 +277,20 @@ impl DynamoStore {
         let ttl = expr.name(TABLE.ttl_attribute);
         let number_type = expr.value(&Value::S("N".into()));
         let now = expr.value(&Value::N(self.clock.now_secs().to_string()));
-        let filter =
-            format!("attribute_not_exists({ttl}) OR NOT attribute_type({ttl}, {number_type}) OR {ttl} > {now}");
-        let (names, values) = expr.into_parts();
+        let mut filter =
+            format!("(attribute_not_exists({ttl}) OR NOT attribute_type({ttl}, {number_type}) OR {ttl} > {now})");
+        if let Some(cond) = &query.filter {
+            filter = format!("{filter} AND {}", expr.cond(cond)?);
+        }
+        Ok((key_condition, filter, expr.into_parts()))
+    }
+
+    /// One page; when the filter (the query's own, and expired items) thins a page out, asks
+    /// DynamoDB again (up to [`MAX_QUERY_ROUNDS`] times) to fill it up to the limit.
+    pub async fn query(&self, query: Query) -> Result<Page> {
+        let mut start = query.cursor.as_deref().map(|cursor| decode_cursor(cursor, &query)).transpose()?;
+        let (_, _, index_name) = query.index.attributes();
+        let (key_condition, filter, (names, values)) = self.query_expressions(&query)?;
         let request = self
             .client
             .query()
@@ -317,6 +327,34 @@ impl DynamoStore {
             }
         }
         Ok(Page { items, cursor: start.as_ref().map(encode_cursor) })
+    }
+
+    /// `Select=COUNT`, page after page (1 MB of items read each).
+    pub async fn count(&self, query: Query) -> Result<usize> {
+        let (_, _, index_name) = query.index.attributes();
+        let (key_condition, filter, (names, values)) = self.query_expressions(&query)?;
+        let request = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .set_index_name(index_name.map(str::to_string))
+            .key_condition_expression(key_condition)
+            .filter_expression(filter)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .select(Select::Count)
+            .consistent_read(index_name.is_none());
+        let mut total = 0usize;
+        let mut start = None;
+        loop {
+            let out =
+                request.clone().set_exclusive_start_key(start).send().await.map_err(|e| self.sdk_error("Query", e))?;
+            total += usize::try_from(out.count).unwrap_or_default();
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
     }
 
     /// `TransactWriteItems`: all or nothing.

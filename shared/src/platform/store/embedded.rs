@@ -189,6 +189,7 @@ impl EmbeddedStore {
             return Err(StoreError::Invalid("the limit of a query must be at least 1".into()));
         }
         query.sk.as_ref().map(check_sk_cond).transpose()?;
+        let filter = query.filter.clone().map(check_cond).transpose()?;
         let after = query.cursor.as_deref().map(|cursor| decode_cursor(cursor, &query)).transpose()?;
         let now = self.clock.now_secs();
         self.run(move |conn| {
@@ -207,7 +208,41 @@ impl EmbeddedStore {
             } else {
                 None
             };
+            // As DynamoDB: the limit counts the items read, the filter then drops some.
+            if let Some(filter) = &filter {
+                items.retain(|item| holds(filter, Some(item)));
+            }
             Ok(Page { items, cursor })
+        })
+        .await
+    }
+
+    /// The items of the query's partition that pass its filter; `limit` and `cursor` are ignored.
+    pub async fn count(&self, query: Query) -> Result<usize> {
+        if query.pk.is_empty() {
+            return Err(StoreError::Invalid("the partition key of a query must not be empty".into()));
+        }
+        query.sk.as_ref().map(check_sk_cond).transpose()?;
+        let filter = query.filter.clone().map(check_cond).transpose()?;
+        let query = Query { limit: None, cursor: None, ..query };
+        let now = self.clock.now_secs();
+        self.run(move |conn| {
+            let (text, args) = query_sql(&query, None, now);
+            let mut stmt = conn.prepare_cached(&text).map_err(sql("preparing a query"))?;
+            let rows = stmt
+                .query_map(params_from_iter(args), |row| row.get::<_, String>(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(sql("running a query"))?;
+            match &filter {
+                None => Ok(rows.len()),
+                Some(filter) => {
+                    let mut count = 0;
+                    for data in &rows {
+                        count += usize::from(holds(filter, Some(&decode(data)?)));
+                    }
+                    Ok(count)
+                }
+            }
         })
         .await
     }

@@ -250,6 +250,10 @@ pub struct Query {
     pub limit: Option<u32>,
     /// The `cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only items where this holds (DynamoDB's `FilterExpression`): applied after `limit`, so a
+    /// page may hold fewer items than the limit and still have a cursor, and the items it skips
+    /// are read (and paid for) all the same.
+    pub filter: Option<Cond>,
 }
 
 impl Query {
@@ -274,6 +278,11 @@ impl Query {
     }
     pub fn after(mut self, cursor: Option<String>) -> Self {
         self.cursor = cursor;
+        self
+    }
+    /// Keeps only the items where `cond` holds (see [`Query::filter`]).
+    pub fn filter(mut self, cond: Cond) -> Self {
+        self.filter = Some(cond);
         self
     }
 }
@@ -394,6 +403,13 @@ impl Store {
 
     pub async fn query(&self, query: Query) -> Result<Page> {
         dispatch!(self, s => s.query(query).await)
+    }
+
+    /// How many items the query's partition holds (that pass its filter), counted in the store:
+    /// DynamoDB's `Select=COUNT`, one request per 1 MB of items read, none of them returned.
+    /// `limit` and `cursor` are ignored.
+    pub async fn count(&self, query: Query) -> Result<usize> {
+        dispatch!(self, s => s.count(query).await)
     }
 
     /// Every item of the query's partition, page after page, read into `T`.
