@@ -1,7 +1,8 @@
 //! Premises: the platform layer, the catalog of functions and the domain modules.
 //!
 //! `platform` knows nothing about rooms or locks; each domain module holds its
-//! types, service functions and handlers; `catalog` lists every Lambda function.
+//! types, service functions and handlers, declares its functions next to the handlers and lists
+//! them in its `MODULE`; `catalog` concatenates the modules.
 
 pub mod api_doc;
 pub mod appliances;

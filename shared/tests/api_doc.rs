@@ -5,18 +5,16 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use shared::api_doc::{self, operations};
-use shared::catalog::{self, Trigger};
+use shared::api_doc;
+use shared::catalog;
+use shared::platform::function::{Auth, ErrorShape};
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 fn catalog_routes() -> BTreeSet<(String, String)> {
     catalog::functions()
         .iter()
-        .filter_map(|f| match &f.trigger {
-            Trigger::Http { method, path, .. } => Some((method.to_ascii_lowercase(), path.to_string())),
-            _ => None,
-        })
+        .filter_map(|f| f.route().map(|r| (r.method.to_ascii_lowercase(), r.path.to_string())))
         .collect()
 }
 
@@ -94,34 +92,39 @@ fn the_committed_document_is_fresh() {
 }
 
 #[test]
-fn every_http_function_has_a_described_operation_and_every_description_a_function() {
-    let http: BTreeSet<&str> =
-        catalog::functions().iter().filter(|f| matches!(f.trigger, Trigger::Http { .. })).map(|f| f.name).collect();
-    let described: BTreeSet<&str> = operations::OPERATIONS.iter().map(|(name, _)| *name).collect();
-    let undescribed: Vec<_> = http.difference(&described).collect();
-    let unknown: Vec<_> = described.difference(&http).collect();
-    assert!(undescribed.is_empty(), "add these to shared/src/api_doc/operations.rs: {undescribed:?}");
-    assert!(unknown.is_empty(), "operations.rs describes functions the catalog lacks: {unknown:?}");
-    assert_eq!(described.len(), operations::OPERATIONS.len(), "a function is described twice");
+fn every_http_function_has_a_described_operation_and_is_tagged_with_its_module() {
+    let doc = api_doc::document();
+    let undescribed: Vec<&str> =
+        catalog::functions().iter().filter(|f| f.route().is_some_and(|r| r.doc.is_none())).map(|f| f.name).collect();
+    assert!(undescribed.is_empty(), "add .doc(…) next to these functions' handlers: {undescribed:?}");
+    for module in catalog::MODULES {
+        for f in module.functions {
+            let Some(route) = f.route() else { continue };
+            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+            assert_eq!(op["tags"], serde_json::json!([module.name]), "{}", f.name);
+        }
+    }
+    let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tags, ["health", "docs", "identity", "appliances", "notifications", "bank", "locks", "security"]);
 }
 
 #[test]
 fn every_operation_has_a_summary_a_success_response_and_its_error_shape() {
     let doc = api_doc::document();
     for f in catalog::functions() {
-        let Trigger::Http { method, path, .. } = &f.trigger else { continue };
-        let op = &doc["paths"][path][method.to_ascii_lowercase()];
+        let Some(route) = f.route() else { continue };
+        let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
         assert_eq!(op["operationId"], f.name);
         assert_eq!(op["summary"], f.summary, "{}", f.name);
         let responses = op["responses"].as_object().unwrap_or_else(|| panic!("{}: no responses", f.name));
         assert!(responses.keys().any(|s| s.starts_with('2')), "{}: no 2xx response", f.name);
-        if let catalog::Auth::Bearer { .. } = f.auth {
+        if let Auth::Bearer { .. } = route.auth {
             assert_eq!(op["security"], serde_json::json!([{"bearerAuth": []}]), "{}", f.name);
             assert!(responses.contains_key("401"), "{}: no 401", f.name);
         }
-        let error_schema = match f.errors {
-            catalog::ErrorShape::Detail => "#/components/schemas/Error",
-            catalog::ErrorShape::Envelope => "#/components/schemas/EnvelopeError",
+        let error_schema = match route.errors {
+            ErrorShape::Detail => "#/components/schemas/Error",
+            ErrorShape::Envelope => "#/components/schemas/EnvelopeError",
         };
         for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('4')) {
             assert_eq!(response["content"]["application/json"]["schema"]["$ref"], error_schema, "{} {status}", f.name);

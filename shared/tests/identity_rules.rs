@@ -30,7 +30,7 @@ async fn app(dynamodb: bool) -> Option<(&'static App, Clock)> {
         sdk = Some(support::sdk_config(&endpoint).await);
     }
     let clock = Clock::manual(start_millis());
-    let parts = LocalParts { start_broker: true, queues: shared::catalog::QUEUES, sdk };
+    let parts = LocalParts { start_broker: true, queues: shared::catalog::queues(), sdk };
     let app = App::build(config, clock.clone(), parts).await.expect("app");
     app.store.ensure_table().await.expect("table");
     Some((Box::leak(Box::new(app)), clock))

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_yaml_ng::{Mapping, Value};
-use shared::catalog::{self, Auth, ErrorShape, Function, Trigger};
+use shared::catalog;
+use shared::platform::function::{Function, Trigger};
 use shared::platform::queue::QueueDef;
 use shared::platform::store::{TABLE, TableDef};
 
@@ -229,7 +230,7 @@ fn check(template: &Value, functions: &[Function], table: &TableDef, queues: &[Q
         }
         let evs = events(r);
         let expected_type = match &f.trigger {
-            Trigger::Http { .. } => Some("HttpApi"),
+            Trigger::Http(_) => Some("HttpApi"),
             Trigger::Queue { .. } => Some("SQS"),
             Trigger::Schedule { .. } => Some("Schedule"),
             Trigger::IotRule { .. } => None,
@@ -245,7 +246,8 @@ fn check(template: &Value, functions: &[Function], table: &TableDef, queues: &[Q
         let ev_props = evs.first().and_then(|(_, _, p)| *p);
         let ev_prop = |key: &str| ev_props.and_then(|p| p.get(key));
         match &f.trigger {
-            Trigger::Http { method, path, .. } => {
+            Trigger::Http(route) => {
+                let (method, path) = (&route.method, &route.path);
                 if literal(ev_prop("Path")) != Some(path) {
                     bad(format!("HttpApi Path should be {path}, is {:?}", literal(ev_prop("Path"))));
                 }
@@ -488,7 +490,7 @@ fn check_queues(template: &Value, globals: Option<&Value>, queues: &[QueueDef], 
     }
     for id in sqs.keys() {
         if !known.contains(*id) {
-            out.push(format!("template queue {id} is not in catalog::QUEUES"));
+            out.push(format!("template queue {id} is not in the catalog's queues"));
         }
     }
 }
@@ -583,7 +585,8 @@ fn function_snippet(f: &Function) -> String {
         summary = f.summary,
     );
     match &f.trigger {
-        Trigger::Http { method, path, .. } => {
+        Trigger::Http(route) => {
+            let (method, path) = (route.method, route.path);
             s += &format!(
                 "      Events:\n        Http:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref Api\n            \
              Path: {path}\n            Method: {method}\n"
@@ -639,21 +642,8 @@ fn queue_snippet(q: &QueueDef) -> String {
 
 // -------------------------------------------------------------------- tests
 
-/// A copy of a catalog entry (a `Function` is not `Clone`; its parts are `Copy`).
-fn copy(f: &Function) -> Function {
-    let trigger = match &f.trigger {
-        Trigger::Http { method, path, handler } => Trigger::Http { method, path, handler: *handler },
-        Trigger::Queue { queue, batch_size, handler } => {
-            Trigger::Queue { queue, batch_size: *batch_size, handler: *handler }
-        }
-        Trigger::IotRule { sql, handler } => Trigger::IotRule { sql, handler: *handler },
-        Trigger::Schedule { expression, handler } => Trigger::Schedule { expression, handler: *handler },
-    };
-    Function { name: f.name, summary: f.summary, auth: f.auth, errors: f.errors, trigger }
-}
-
 fn catalog_with(extra: Function) -> Vec<Function> {
-    catalog::functions().iter().map(copy).chain([extra]).collect()
+    catalog::functions().iter().copied().chain([extra]).collect()
 }
 
 fn insert_resource(template: &mut Value, id: &str, yaml: &str) {
@@ -669,7 +659,7 @@ fn mentions(mismatches: &[String], words: &[&str]) -> bool {
 #[test]
 fn the_template_matches_the_catalog() {
     let template = load_template();
-    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::QUEUES);
+    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::queues());
     if !mismatches.is_empty() {
         let mut help = String::new();
         let resources = template.get("Resources");
@@ -678,7 +668,7 @@ fn the_template_matches_the_catalog() {
                 help += &function_snippet(f);
             }
         }
-        for q in catalog::QUEUES {
+        for q in catalog::queues() {
             if resources.and_then(|r| r.get(queue_id(q.name).as_str())).is_none() {
                 help += &queue_snippet(q);
             }
@@ -693,18 +683,10 @@ fn the_template_matches_the_catalog() {
 
 #[test]
 fn a_catalog_entry_missing_from_the_template_fails_the_check() {
-    let functions = catalog_with(Function {
-        name: "fake-thing",
-        summary: "Not deployed",
-        auth: Auth::Public,
-        errors: ErrorShape::Detail,
-        trigger: Trigger::Http {
-            method: "GET",
-            path: "/fake-thing/",
-            handler: |_, _| Box::pin(async { shared::platform::http::ok(&()) }),
-        },
-    });
-    let mismatches = check(&load_template(), &functions, &TABLE, catalog::QUEUES);
+    let functions = catalog_with(Function::http("fake-thing", "GET", "/fake-thing/", "Not deployed", |_, _| {
+        Box::pin(async { shared::platform::http::ok(&()) })
+    }));
+    let mismatches = check(&load_template(), &functions, &TABLE, catalog::queues());
     assert!(mentions(&mismatches, &["fake-thing", "no template function"]), "{mismatches:#?}");
     assert!(function_snippet(&functions[functions.len() - 1]).contains("FakeThingFunction:"));
 }
@@ -718,7 +700,7 @@ fn a_template_function_missing_from_the_catalog_fails_the_check() {
         "Type: AWS::Serverless::Function\nMetadata:\n  BuildMethod: rust-cargolambda\n  BuildProperties:\n    Binary: orphan\n\
          Properties:\n  CodeUri: functions\n",
     );
-    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::QUEUES);
+    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::queues());
     assert!(mentions(&mismatches, &["OrphanFunction", "orphan", "no catalog entry"]), "{mismatches:#?}");
 }
 
@@ -728,20 +710,16 @@ fn a_wrong_http_path_or_method_fails_the_check() {
     let http = &mut template["Resources"]["HealthFunction"]["Properties"]["Events"]["Http"]["Properties"];
     http["Path"] = Value::from("/healthz/");
     http["Method"] = Value::from("POST");
-    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::QUEUES);
+    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::queues());
     assert!(mentions(&mismatches, &["health (HealthFunction)", "Path should be /health/"]), "{mismatches:#?}");
     assert!(mentions(&mismatches, &["health (HealthFunction)", "Method should be GET"]), "{mismatches:#?}");
 }
 
 #[test]
 fn a_schedule_expression_differing_from_the_catalog_fails_the_check() {
-    let functions = catalog_with(Function {
-        name: "nightly-sweep",
-        summary: "Sweeps",
-        auth: Auth::Public,
-        errors: ErrorShape::Detail,
-        trigger: Trigger::Schedule { expression: "cron(0 3 * * ? *)", handler: |_, _| Box::pin(async { Ok(()) }) },
-    });
+    let functions = catalog_with(Function::schedule("nightly-sweep", "Sweeps", "cron(0 3 * * ? *)", |_, _| {
+        Box::pin(async { Ok(()) })
+    }));
     let mut template = load_template();
     insert_resource(
         &mut template,
@@ -749,7 +727,7 @@ fn a_schedule_expression_differing_from_the_catalog_fails_the_check() {
         "Type: AWS::Serverless::Function\nMetadata:\n  BuildMethod: rust-cargolambda\n  BuildProperties:\n    Binary: nightly-sweep\n\
          Properties:\n  CodeUri: functions\n  Events:\n    Schedule:\n      Type: Schedule\n      Properties:\n        Schedule: rate(1 day)\n",
     );
-    let mismatches = check(&template, &functions, &TABLE, catalog::QUEUES);
+    let mismatches = check(&template, &functions, &TABLE, catalog::queues());
     assert_eq!(mismatches.len(), 1, "{mismatches:#?}");
     assert!(mentions(&mismatches, &["nightly-sweep", "Schedule should be cron(0 3 * * ? *)"]), "{mismatches:#?}");
 }
@@ -760,7 +738,7 @@ fn a_get_route_that_may_write_the_table_fails_the_check() {
     let policies = &mut template["Resources"]["AdminRoomsListFunction"]["Properties"]["Policies"][0];
     let read = policies.as_mapping_mut().unwrap().remove("DynamoDBReadPolicy").unwrap();
     policies.as_mapping_mut().unwrap().insert("DynamoDBCrudPolicy".into(), read);
-    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::QUEUES);
+    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::queues());
     assert!(mentions(&mismatches, &["admin-rooms-list", "DynamoDBReadPolicy"]), "{mismatches:#?}");
 }
 
@@ -768,7 +746,7 @@ fn a_get_route_that_may_write_the_table_fails_the_check() {
 fn a_template_without_the_device_policy_fails_the_check() {
     let mut template = load_template();
     template["Resources"].as_mapping_mut().unwrap().remove("DevicePolicy");
-    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::QUEUES);
+    let mismatches = check(&template, catalog::functions(), &TABLE, catalog::queues());
     assert!(mentions(&mismatches, &["PREMISES_IOT_POLICY"]), "{mismatches:#?}");
 }
 
@@ -777,7 +755,7 @@ static EXAMPLE_QUEUE: QueueDef =
 
 /// The catalog's queues and the example.
 fn with_example_queue() -> Vec<QueueDef> {
-    [catalog::QUEUES, &[EXAMPLE_QUEUE]].concat()
+    [catalog::queues(), &[EXAMPLE_QUEUE]].concat()
 }
 
 #[test]
@@ -796,28 +774,17 @@ fn a_queue_declared_as_the_snippet_says_passes_and_one_without_its_dead_letter_q
 
 #[test]
 fn a_queue_consumer_and_an_iot_rule_declared_as_the_snippets_say_pass() {
-    let functions = catalog_with(Function {
-        name: "example-import",
-        summary: "Imports example jobs",
-        auth: Auth::Public,
-        errors: ErrorShape::Detail,
-        trigger: Trigger::Queue {
-            queue: &EXAMPLE_QUEUE,
-            batch_size: 10,
-            handler: |_, _| Box::pin(async { Default::default() }),
-        },
-    });
+    let functions =
+        catalog_with(Function::queue("example-import", "Imports example jobs", &EXAMPLE_QUEUE, 10, |_, _| {
+            Box::pin(async { Default::default() })
+        }));
     let mut functions = functions;
-    functions.push(Function {
-        name: "device-telemetry",
-        summary: "Device telemetry",
-        auth: Auth::Device,
-        errors: ErrorShape::Detail,
-        trigger: Trigger::IotRule {
-            sql: "SELECT topic(2) AS device_id, * FROM 'premises/+/telemetry'",
-            handler: |_, _| Box::pin(async { Ok(()) }),
-        },
-    });
+    functions.push(Function::iot(
+        "device-telemetry",
+        "Device telemetry",
+        "SELECT topic(2) AS device_id, * FROM 'premises/+/telemetry'",
+        |_, _| Box::pin(async { Ok(()) }),
+    ));
     let mut template = load_template();
     for f in &functions[functions.len() - 2..] {
         paste(&mut template, &function_snippet(f));

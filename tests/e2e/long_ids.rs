@@ -4,7 +4,7 @@
 
 use reqwest::{Client, StatusCode};
 use serde_json::json;
-use shared::catalog::{Trigger, functions};
+use shared::catalog::functions;
 
 use crate::helpers::{Backend, Server, call};
 use crate::identity::{ADMIN_ENV, admin_access};
@@ -18,7 +18,8 @@ async fn a_three_thousand_character_id_in_any_path_is_404_not_500(backend: Backe
     let long = "a".repeat(3000);
     let mut tried = 0;
     for f in functions() {
-        let Trigger::Http { method, path, .. } = &f.trigger else { continue };
+        let Some(route) = f.route() else { continue };
+        let (method, path) = (&route.method, &route.path);
         if !path.contains('{') {
             continue;
         }

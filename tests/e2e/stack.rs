@@ -12,9 +12,9 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::App;
-use shared::catalog::{Auth, ErrorShape, Function, Trigger};
 use shared::platform::clock::Clock;
 use shared::platform::config::{Config, StoreBackend};
+use shared::platform::function::{Auth, Function};
 use shared::platform::http::auth::{Principal, TokenVerifier, principal};
 use shared::platform::http::{self, ApiError, json_body, path_param, query_param};
 use shared::platform::queue::batch::{MessageError, for_each_message};
@@ -29,83 +29,30 @@ static TEST_QUEUES: &[QueueDef] =
 fn test_catalog() -> &'static [Function] {
     static FUNCTIONS: LazyLock<Vec<Function>> = LazyLock::new(|| {
         vec![
-            Function {
-                name: "health",
-                summary: "health",
-                auth: Auth::Public,
-                errors: ErrorShape::Detail,
-                trigger: Trigger::Http {
-                    method: "GET",
-                    path: "/health/",
-                    handler: |app, req| Box::pin(shared::health::health(app, req)),
-                },
-            },
-            Function {
-                name: "echo",
-                summary: "echo",
-                auth: Auth::Public,
-                errors: ErrorShape::Detail,
-                trigger: Trigger::Http {
-                    method: "POST",
-                    path: "/echo/{id}/",
-                    handler: |app, req| Box::pin(echo(app, req)),
-                },
-            },
-            Function {
-                name: "admin-ping",
-                summary: "admin only",
-                auth: Auth::Bearer { roles: &["admin"], fresh: true },
-                errors: ErrorShape::Detail,
-                trigger: Trigger::Http {
-                    method: "GET",
-                    path: "/admin/ping/",
-                    handler: |_, req| Box::pin(async move { http::ok(&json!({"user": principal(&req)?.user_id})) }),
-                },
-            },
-            Function {
-                name: "slow",
-                summary: "slow",
-                auth: Auth::Public,
-                errors: ErrorShape::Detail,
-                trigger: Trigger::Http {
-                    method: "GET",
-                    path: "/slow/",
-                    handler: |_, _| {
-                        Box::pin(async {
-                            tokio::time::sleep(Duration::from_millis(600)).await;
-                            http::ok(&json!({"done": true}))
-                        })
-                    },
-                },
-            },
-            Function {
-                name: "record",
-                summary: "records test events",
-                auth: Auth::Public,
-                errors: ErrorShape::Detail,
-                trigger: Trigger::Queue {
-                    queue: &TEST_QUEUES[0],
-                    batch_size: 10,
-                    handler: |app, event| Box::pin(for_each_message(event, move |e: TestEvent, _| record(app, e))),
-                },
-            },
-            Function {
-                name: "on-low-battery",
-                summary: "low battery alert",
-                auth: Auth::Public,
-                errors: ErrorShape::Detail,
-                trigger: Trigger::IotRule {
-                    sql: "SELECT *, topic(2) AS device_id FROM 'test/+/status' WHERE battery < 20",
-                    handler: |app, event| Box::pin(low_battery(app, event)),
-                },
-            },
-            Function {
-                name: "tick",
-                summary: "counts ticks",
-                auth: Auth::Public,
-                errors: ErrorShape::Detail,
-                trigger: Trigger::Schedule { expression: "rate(1 minute)", handler: |app, _| Box::pin(tick(app)) },
-            },
+            Function::http("health", "GET", "/health/", "health", |app, req| {
+                Box::pin(shared::health::health(app, req))
+            }),
+            Function::http("echo", "POST", "/echo/{id}/", "echo", |app, req| Box::pin(echo(app, req))),
+            Function::http("admin-ping", "GET", "/admin/ping/", "admin only", |_, req| {
+                Box::pin(async move { http::ok(&json!({"user": principal(&req)?.user_id})) })
+            })
+            .auth(Auth::ADMIN),
+            Function::http("slow", "GET", "/slow/", "slow", |_, _| {
+                Box::pin(async {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    http::ok(&json!({"done": true}))
+                })
+            }),
+            Function::queue("record", "records test events", &TEST_QUEUES[0], 10, |app, event| {
+                Box::pin(for_each_message(event, move |e: TestEvent, _| record(app, e)))
+            }),
+            Function::iot(
+                "on-low-battery",
+                "low battery alert",
+                "SELECT *, topic(2) AS device_id FROM 'test/+/status' WHERE battery < 20",
+                |app, event| Box::pin(low_battery(app, event)),
+            ),
+            Function::schedule("tick", "counts ticks", "rate(1 minute)", |app, _| Box::pin(tick(app))),
         ]
     });
     &FUNCTIONS

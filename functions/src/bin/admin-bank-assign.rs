@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::ADMIN_BANK_ASSIGN).await
+    shared::platform::lambda::run(&shared::bank::handlers::ADMIN_BANK_ASSIGN).await
 }

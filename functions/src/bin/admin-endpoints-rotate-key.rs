@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::ADMIN_ENDPOINTS_ROTATE_KEY).await
+    shared::platform::lambda::run(&shared::appliances::admin::ADMIN_ENDPOINTS_ROTATE_KEY).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::ADMIN_NOTIFICATIONS_GET).await
+    shared::platform::lambda::run(&shared::notifications::inbox::ADMIN_NOTIFICATIONS_GET).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::ADMIN_RFID_BLACKLIST).await
+    shared::platform::lambda::run(&shared::identity::rfid::ADMIN_RFID_BLACKLIST).await
 }

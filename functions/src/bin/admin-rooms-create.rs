@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::ADMIN_ROOMS_CREATE).await
+    shared::platform::lambda::run(&shared::appliances::admin::ADMIN_ROOMS_CREATE).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::ADMIN_USERS_UPDATE).await
+    shared::platform::lambda::run(&shared::identity::admin::ADMIN_USERS_UPDATE).await
 }

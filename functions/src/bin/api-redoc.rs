@@ -2,5 +2,5 @@
 async fn main() -> Result<(), shared::Error> {
     // The docs functions link the API reference; the other functions do not.
     shared::api_doc::install();
-    shared::platform::lambda::run(&shared::catalog::API_REDOC).await
+    shared::platform::lambda::run(&shared::api_doc::pages::API_REDOC).await
 }

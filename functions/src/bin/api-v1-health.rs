@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::API_V1_HEALTH).await
+    shared::platform::lambda::run(&shared::health::API_V1_HEALTH).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::APPLIANCE_AUTH_VERIFY).await
+    shared::platform::lambda::run(&shared::appliances::handlers::APPLIANCE_AUTH_VERIFY).await
 }

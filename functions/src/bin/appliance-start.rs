@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::APPLIANCE_START).await
+    shared::platform::lambda::run(&shared::appliances::handlers::APPLIANCE_START).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::APPLIANCE_STUCK_RUNS).await
+    shared::platform::lambda::run(&shared::appliances::jobs::APPLIANCE_STUCK_RUNS).await
 }

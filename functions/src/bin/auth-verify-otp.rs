@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::AUTH_VERIFY_OTP).await
+    shared::platform::lambda::run(&shared::identity::handlers::AUTH_VERIFY_OTP).await
 }

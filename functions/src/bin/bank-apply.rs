@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::BANK_APPLY).await
+    shared::platform::lambda::run(&shared::bank::handlers::BANK_APPLY).await
 }

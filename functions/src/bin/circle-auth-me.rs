@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::CIRCLE_AUTH_ME).await
+    shared::platform::lambda::run(&shared::identity::circle::CIRCLE_AUTH_ME).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::DEV_OUTBOX).await
+    shared::platform::lambda::run(&shared::notifications::inbox::DEV_OUTBOX).await
 }

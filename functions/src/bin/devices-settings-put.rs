@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::DEVICES_SETTINGS_PUT).await
+    shared::platform::lambda::run(&shared::locks::handlers::DEVICES_SETTINGS_PUT).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::HEALTH).await
+    shared::platform::lambda::run(&shared::health::HEALTH).await
 }

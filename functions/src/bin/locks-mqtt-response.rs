@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::LOCKS_MQTT_RESPONSE).await
+    shared::platform::lambda::run(&shared::locks::mqtt::LOCKS_MQTT_RESPONSE).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::LOCKS_TIME_SYNC).await
+    shared::platform::lambda::run(&shared::locks::jobs::LOCKS_TIME_SYNC).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::NOTIFICATIONS_READ_ALL).await
+    shared::platform::lambda::run(&shared::notifications::inbox::NOTIFICATIONS_READ_ALL).await
 }

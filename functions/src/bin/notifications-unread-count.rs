@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::NOTIFICATIONS_UNREAD_COUNT).await
+    shared::platform::lambda::run(&shared::notifications::inbox::NOTIFICATIONS_UNREAD_COUNT).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::RFID_LOGIN).await
+    shared::platform::lambda::run(&shared::identity::rfid::RFID_LOGIN).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::SECURITY_ALERTS_UNRESOLVED).await
+    shared::platform::lambda::run(&shared::security::alerts::SECURITY_ALERTS_UNRESOLVED).await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::Error> {
-    shared::platform::lambda::run(&shared::catalog::USERS_PROFILE_PUT).await
+    shared::platform::lambda::run(&shared::identity::handlers::USERS_PROFILE_PUT).await
 }

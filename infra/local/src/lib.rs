@@ -18,13 +18,13 @@ use hyper::body::Incoming as HyperBody;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use shared::App;
-use shared::catalog::{Function, Trigger};
 use shared::platform::app::LocalParts;
 use shared::platform::clock::Clock;
 use shared::platform::config::Config;
 use shared::platform::devices::Devices;
 use shared::platform::devices::local::DEVICE_SHADOW_FILTERS;
 use shared::platform::devices::rules::IotRule;
+use shared::platform::function::{Function, IotHandler, Trigger};
 use shared::platform::http::router::{RouteMatch, Router};
 use shared::platform::http::{self, ApiError};
 use shared::platform::queue::{Queue, QueueDef};
@@ -70,7 +70,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { functions: shared::catalog::functions(), queues: shared::catalog::QUEUES, sdk: None, configure: None }
+        Options {
+            functions: shared::catalog::functions(),
+            queues: shared::catalog::queues(),
+            sdk: None,
+            configure: None,
+        }
     }
 }
 
@@ -276,7 +281,7 @@ async fn handle(
         RouteMatch::Found { function, params } => {
             let body = read_body(body, app.config.max_body_bytes).await;
             let route_key = match &function.trigger {
-                Trigger::Http { method, path, .. } => format!("{method} {path}"),
+                Trigger::Http(route) => format!("{} {}", route.method, route.path),
                 _ => String::new(),
             };
             let incoming = apigw::Incoming {
@@ -342,7 +347,7 @@ fn to_hyper(response: http::Response) -> hyper::Response<Full<Bytes>> {
     hyper::Response::from_parts(parts, Full::new(bytes))
 }
 
-type Rule = (IotRule, &'static Function, shared::catalog::IotHandler);
+type Rule = (IotRule, &'static Function, IotHandler);
 
 fn iot_rules(functions: &'static [Function]) -> anyhow::Result<Vec<Rule>> {
     functions

@@ -11,9 +11,10 @@
 use std::process::ExitCode;
 
 use premises_local::{Options, Stack, build_app, run_job};
-use shared::catalog::{self, Trigger};
+use shared::catalog;
 use shared::platform::clock::Clock;
 use shared::platform::config::Config;
+use shared::platform::function::Trigger;
 use shared::platform::telemetry;
 
 const USAGE: &str = "usage: premises [serve | run-job <name> | functions | openapi | create-admin | help]";
@@ -80,7 +81,7 @@ async fn job(name: &str) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
     // A one-off job must not fight a running stack for its ports.
     config.mqtt_addr.set_port(0);
-    let app = build_app(config, Clock::System, catalog::QUEUES, None, None).await?;
+    let app = build_app(config, Clock::System, catalog::queues(), None, None).await?;
     run_job(app, catalog::functions(), name).await?;
     println!("{name}: done");
     Ok(())
@@ -93,7 +94,7 @@ async fn create_admin() -> anyhow::Result<()> {
     };
     config.mqtt_addr.set_port(0);
     // build_app creates the admin when absent (as every start of the stack does).
-    let app = build_app(config, Clock::System, catalog::QUEUES, None, None).await?;
+    let app = build_app(config, Clock::System, catalog::queues(), None, None).await?;
     let existing = shared::identity::service::find_by_email(app, &email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     match existing {
         Some(user) => println!("admin {email}: present (id {}, role {})", user.id, user.role.as_str()),
@@ -105,7 +106,7 @@ async fn create_admin() -> anyhow::Result<()> {
 fn list() {
     for f in catalog::functions() {
         let trigger = match &f.trigger {
-            Trigger::Http { method, path, .. } => format!("{method} {path}"),
+            Trigger::Http(route) => format!("{} {}", route.method, route.path),
             Trigger::Queue { queue, .. } => format!("queue {}", queue.name),
             Trigger::IotRule { sql, .. } => format!("iot {sql}"),
             Trigger::Schedule { expression, .. } => format!("schedule {expression}"),

@@ -1,7 +1,7 @@
-//! The API reference: an OpenAPI 3.1 document built from the catalog (every
-//! HTTP function's method, path, summary, auth requirement and error shape)
-//! and from [`operations`] (each function's query parameters, request body and
-//! responses, whose schemas `utoipa` derives from the handlers' own types).
+//! The API reference: an OpenAPI 3.1 document built from the catalog's modules (every
+//! HTTP function's method, path, summary, auth requirement and error shape, tagged with its
+//! module) and from each route's [`Op`] (its query parameters, request body and responses,
+//! whose schemas `utoipa` derives from the handlers' own types, declared next to the handler).
 //! Nothing in it is written by hand; `docs/openapi.json` is its output
 //! (`premises openapi`), checked fresh by a test.
 //!
@@ -9,69 +9,23 @@
 //! `api-docs` and `api-redoc` functions ([`pages`]). Only binaries that call
 //! [`install`] link them, so the other Lambda bootstraps stay small.
 
-pub mod operations;
 pub mod pages;
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
-use crate::catalog::{self, Auth, ErrorShape, Function, Trigger};
+use crate::catalog;
+use crate::platform::doc::{Components, Op};
+use crate::platform::function::{Auth, ErrorShape, Function, Module, Route};
 
-pub use operations::Op;
 pub use pages::install;
 
-/// The component schemas an operation refers to, by name.
-pub type Components = BTreeMap<String, Value>;
-
-/// Registers `T` (and the schemas it refers to) and returns a reference to it.
-pub fn schema_of<T: ToSchema>(components: &mut Components) -> Value {
-    let mut nested = Vec::new();
-    T::schemas(&mut nested);
-    for (name, schema) in nested {
-        components.insert(name, to_json(&schema));
-    }
-    let name = T::name().to_string();
-    components.insert(name.clone(), to_json(&T::schema()));
-    json!({"$ref": format!("#/components/schemas/{name}")})
-}
-
-/// A DRF page of `T`: `{count, next, previous, results}`.
-pub fn page_of<T: ToSchema>(components: &mut Components) -> Value {
-    json!({
-        "type": "object",
-        "required": ["count", "next", "previous", "results"],
-        "properties": {
-            "count": {"type": "integer", "minimum": 0},
-            "next": {"type": ["string", "null"], "description": "This path and query with the next page number."},
-            "previous": {"type": ["string", "null"]},
-            "results": {"type": "array", "items": schema_of::<T>(components)},
-        },
-    })
-}
-
-/// SmartLock's page of `T`: `{count, next, previous, total_pages, current_page, results}`.
-pub fn numbered_page_of<T: ToSchema>(components: &mut Components) -> Value {
-    let mut page = page_of::<T>(components);
-    page["required"] = json!(["count", "next", "previous", "total_pages", "current_page", "results"]);
-    page["properties"]["total_pages"] = json!({"type": "integer", "minimum": 1});
-    page["properties"]["current_page"] = json!({"type": "integer", "minimum": 1});
-    page
-}
-
-/// Circle Time's success envelope around `T`: `{success: true, data}`.
-pub fn envelope_of<T: ToSchema>(components: &mut Components) -> Value {
-    json!({
-        "type": "object",
-        "required": ["success", "data"],
-        "properties": {"success": {"const": true}, "data": schema_of::<T>(components)},
-    })
-}
-
-fn to_json<S: serde::Serialize>(schema: &S) -> Value {
-    serde_json::to_value(schema).unwrap_or(Value::Null)
-}
+/// The docs module's functions, in catalog order.
+pub static MODULE: Module = Module {
+    name: "docs",
+    description: "The API reference: this OpenAPI document, Swagger UI and ReDoc",
+    functions: &[pages::API_SCHEMA, pages::API_DOCS, pages::API_REDOC],
+    queues: &[],
+};
 
 /// `{"detail", "code", "field"?}`: the error body of most seeds (DRF style).
 fn detail_error() -> Value {
@@ -136,34 +90,9 @@ fn path_param_schema(name: &str) -> Value {
     }
 }
 
-/// The tag an operation is listed under: its domain module.
-fn tag(function: &Function) -> &'static str {
-    let Trigger::Http { path, .. } = &function.trigger else { return "other" };
-    let name = function.name;
-    if name.contains("health") {
-        "health"
-    } else if name.starts_with("appliance")
-        || path.contains("/rooms/")
-        || ["admin-appliances", "admin-endpoints", "admin-runs"].iter().any(|p| name.starts_with(p))
-    {
-        "appliances"
-    } else if name.contains("bank") {
-        "bank"
-    } else if name.starts_with("devices-") {
-        "locks"
-    } else if name.starts_with("security-") {
-        "security"
-    } else if name.contains("notifications") || name == "dev-outbox" {
-        "notifications"
-    } else if name.starts_with("api-") {
-        "docs"
-    } else {
-        "identity"
-    }
-}
-
-/// One operation: the catalog's facts plus its [`Op`] description.
-fn operation(function: &Function, path: &str, op: &Op, components: &mut Components) -> Value {
+/// One operation: the route's facts plus its [`Op`] description.
+fn operation(module: &Module, function: &Function, route: &Route, op: &Op, components: &mut Components) -> Value {
+    let path = route.path;
     let mut parameters: Vec<Value> = path_params(path)
         .into_iter()
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_param_schema(name)}))
@@ -221,7 +150,7 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
     if !path_params(path).is_empty() {
         errors.push(404);
     }
-    match function.auth {
+    match route.auth {
         Auth::Bearer { roles, .. } => {
             errors.push(401);
             if !roles.is_empty() {
@@ -232,7 +161,7 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
     }
     errors.sort_unstable();
     errors.dedup();
-    let error_ref = match function.errors {
+    let error_ref = match route.errors {
         ErrorShape::Detail => "#/components/schemas/Error",
         ErrorShape::Envelope => "#/components/schemas/EnvelopeError",
     };
@@ -244,7 +173,7 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
     }
 
     let mut description = op.description.to_string();
-    let security = match function.auth {
+    let security = match route.auth {
         Auth::Public => json!([]),
         Auth::Device => {
             description.push_str(
@@ -254,6 +183,7 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
         }
         Auth::Bearer { roles, .. } => {
             if !roles.is_empty() {
+                let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
                 description.push_str(&format!("\n\nRole: {}.", roles.join(" or ")));
             }
             json!([{"bearerAuth": []}])
@@ -262,7 +192,7 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
     let mut operation = json!({
         "operationId": function.name,
         "summary": function.summary,
-        "tags": [tag(function)],
+        "tags": [module.name],
         "security": security,
         "responses": responses,
     });
@@ -279,16 +209,24 @@ fn operation(function: &Function, path: &str, op: &Op, components: &mut Componen
     operation
 }
 
-/// The whole document, from the catalog's HTTP functions. A function without an [`Op`]
+/// The whole document, from the modules' HTTP functions. A function without an [`Op`]
 /// still appears, with its summary and error shape (a test insists every one has an `Op`).
 pub fn document() -> Value {
     let mut components = Components::new();
     let mut paths = serde_json::Map::new();
-    for function in catalog::functions() {
-        let Trigger::Http { method, path, .. } = &function.trigger else { continue };
-        let op = operations::describe(function.name).unwrap_or_default();
-        let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        item[method.to_ascii_lowercase()] = operation(function, path, &op, &mut components);
+    let mut tags = Vec::new();
+    for module in catalog::MODULES {
+        let mut tagged = false;
+        for function in module.functions {
+            let Some(route) = function.route() else { continue };
+            let op = route.doc.map(|doc| doc()).unwrap_or_default();
+            let item = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
+            item[route.method.to_ascii_lowercase()] = operation(module, function, route, &op, &mut components);
+            tagged = true;
+        }
+        if tagged {
+            tags.push(json!({"name": module.name, "description": module.description}));
+        }
     }
     components.insert("Error".into(), detail_error());
     components.insert("EnvelopeError".into(), envelope_error());
@@ -300,15 +238,11 @@ pub fn document() -> Value {
             "description": "One backend for shared buildings: rooms with prepaid balances and pay-per-use appliances, \
                 bank top-ups, smart locks and their security alerts, accounts (email and password, phone OTP, RFID), \
                 notifications. Generated from the \
-                function catalog and the handlers' types.",
+                modules' functions and the handlers' types.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "servers": [{"url": "/"}],
-        "tags": [
-            {"name": "health"}, {"name": "identity"}, {"name": "appliances"}, {"name": "bank"}, {"name": "locks"},
-            {"name": "security"},
-            {"name": "notifications"}, {"name": "docs"},
-        ],
+        "tags": tags,
         "paths": paths,
         "components": {
             "schemas": components,

@@ -13,6 +13,8 @@ use ::http::{StatusCode, header};
 use lambda_http::Body;
 
 use crate::App;
+use crate::platform::doc::{Op, QueryParam, any_object, html, schema_format};
+use crate::platform::function::Function;
 use crate::platform::http::{self, ApiError, Request, Response, query_param};
 
 /// One of the three documentation routes.
@@ -33,15 +35,42 @@ pub fn install() {
     RENDERER.get_or_init(|| render);
 }
 
+pub const API_SCHEMA: Function = Function::http(
+    "api-schema",
+    "GET",
+    "/api/schema/",
+    "The API reference as an OpenAPI 3.1 document (JSON, or YAML with ?format=yaml)",
+    |app, req| Box::pin(schema(app, req)),
+)
+.doc(|| {
+    Op::new()
+        .query(&[QueryParam { name: "format", description: "json (default) or yaml.", schema: schema_format }])
+        .reply(200, "This document (JSON, or YAML with ?format=yaml)", any_object)
+        .media(&["application/json", "application/yaml"])
+        .errors(&[400])
+});
+
 /// `GET /api/schema/`.
 pub async fn schema(app: &'static App, req: Request) -> http::Result<Response> {
     serve(app, req, Page::Schema).await
 }
 
+pub const API_DOCS: Function =
+    Function::http("api-docs", "GET", "/api/docs/", "The API reference in Swagger UI", |app, req| {
+        Box::pin(swagger_ui(app, req))
+    })
+    .doc(|| Op::new().reply(200, "Swagger UI (HTML)", html).media(&["text/html"]));
+
 /// `GET /api/docs/`.
 pub async fn swagger_ui(app: &'static App, req: Request) -> http::Result<Response> {
     serve(app, req, Page::SwaggerUi).await
 }
+
+pub const API_REDOC: Function =
+    Function::http("api-redoc", "GET", "/api/redoc/", "The API reference in ReDoc", |app, req| {
+        Box::pin(redoc(app, req))
+    })
+    .doc(|| Op::new().reply(200, "ReDoc (HTML)", html).media(&["text/html"]));
 
 /// `GET /api/redoc/`.
 pub async fn redoc(app: &'static App, req: Request) -> http::Result<Response> {

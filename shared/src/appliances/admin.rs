@@ -5,9 +5,11 @@ use ::http::StatusCode;
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 
 use crate::App;
+use crate::platform::doc::{Body, Op, QueryParam, enum_schema, page_of, schema_of, string};
+use crate::platform::function::{Auth, Function};
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Keyset, Page};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, query_param};
@@ -56,6 +58,19 @@ impl From<Room> for RoomView {
     }
 }
 
+pub const ADMIN_ROOMS_CREATE: Function =
+    Function::http("admin-rooms-create", "POST", "/api/admin/rooms/", "Create a room (admin)", |app, req| {
+        Box::pin(create_room(app, req))
+    })
+    .auth(Auth::ADMIN)
+    .doc(|| {
+        Op::new()
+            .json(schema_of::<NewRoom>)
+            .example(json!({"key": "12345"}))
+            .reply(201, "The room", schema_of::<RoomView>)
+            .errors(&[409])
+    });
+
 /// `POST /api/admin/rooms/` `{key, resident_id?}` → 201 `{key, balance, resident_id}`; 409 when the room
 /// exists, 400 when the resident is no user. One get (the resident, when given) and one conditional put.
 pub async fn create_room(app: &'static App, req: Request) -> http::Result<Response> {
@@ -79,6 +94,13 @@ pub async fn create_room(app: &'static App, req: Request) -> http::Result<Respon
         Err(e) => Err(e.into()),
     }
 }
+
+pub const ADMIN_ROOMS_LIST: Function =
+    Function::http("admin-rooms-list", "GET", "/api/admin/rooms/", "List rooms (admin)", |app, req| {
+        Box::pin(list_rooms(app, req))
+    })
+    .auth(Auth::ADMIN)
+    .doc(|| Op::new().page(page_of::<RoomView>));
 
 /// `GET /api/admin/rooms/`: every room by key, paginated. One query page per 1 MB of rooms.
 pub async fn list_rooms(app: &'static App, req: Request) -> http::Result<Response> {
@@ -104,6 +126,16 @@ pub(crate) struct RoomDetail {
     /// The endpoints where the room's TOTP is locked now.
     totp_locks: Vec<TotpLock>,
 }
+
+pub const ADMIN_ROOMS_GET: Function = Function::http(
+    "admin-rooms-get",
+    "GET",
+    "/api/admin/rooms/{key}/",
+    "A room with its balance (admin)",
+    |app, req| Box::pin(get_room_detail(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().reply(200, "The room", schema_of::<RoomDetail>));
 
 /// `GET /api/admin/rooms/{key}/`. Two gets and a query of the room's throttle items, in parallel.
 pub async fn get_room_detail(app: &'static App, req: Request) -> http::Result<Response> {
@@ -134,6 +166,18 @@ pub(crate) struct TotpView {
     secret: String,
     otpauth_uri: String,
 }
+
+pub const ADMIN_ROOMS_TOTP: Function = Function::http(
+    "admin-rooms-totp",
+    "POST",
+    "/api/admin/rooms/{key}/totp/",
+    "A new TOTP secret for a room (admin)",
+    |app, req| Box::pin(new_totp(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new().describe("A new TOTP secret; the old one stops working.").reply(201, "The secret", schema_of::<TotpView>)
+});
 
 /// `POST /api/admin/rooms/{key}/totp/` → 201 `{secret, otpauth_uri}`: a new secret; the old one stops working.
 /// One transaction (room check, secret put).
@@ -179,6 +223,23 @@ pub(crate) struct BalanceView {
 /// Largest admin credit or debit, in cents (10^10 minor units).
 pub const MAX_CREDIT_CENTS: u64 = 10_000_000_000;
 
+pub const ADMIN_ROOMS_CREDIT: Function = Function::http(
+    "admin-rooms-credit",
+    "POST",
+    "/api/admin/rooms/{key}/credit/",
+    "Credit or debit a room (admin)",
+    |app, req| Box::pin(credit(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new()
+        .describe("Cents; a negative amount debits, never below zero.")
+        .json(schema_of::<CreditBody>)
+        .example(json!({"amount": 50000, "note": "cash top-up"}))
+        .reply(200, "The new balance", schema_of::<BalanceView>)
+        .errors(&[402, 503])
+});
+
 /// `POST /api/admin/rooms/{key}/credit/` `{amount, note}` (cents; negative debits, never below zero) → 200
 /// `{balance}`; beyond ±10^10 cents 400 `amount_out_of_range`. One get and one transaction (retried when the
 /// balance moved meanwhile).
@@ -215,6 +276,16 @@ pub async fn credit(app: &'static App, req: Request) -> http::Result<Response> {
     Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy_retry", "Too many concurrent changes to this room."))
 }
 
+pub const ADMIN_ROOMS_LEDGER: Function = Function::http(
+    "admin-rooms-ledger",
+    "GET",
+    "/api/admin/rooms/{key}/ledger/",
+    "A room's ledger (admin)",
+    |app, req| Box::pin(ledger(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().store_page(page_of::<super::model::LedgerEntry>));
+
 /// `GET /api/admin/rooms/{key}/ledger/`: newest first, paged in the store (`?cursor=`/`?before=` in
 /// `next`/`previous`). One get, one query of at most `page_size + 1` entries, and a count query
 /// (one request per 1 MB of entries) unless the first page holds them all.
@@ -249,6 +320,22 @@ fn cap(field: &'static str, value: Option<i64>, default: i64, max: i64) -> http:
     }
 }
 
+pub const ADMIN_APPLIANCES_CREATE: Function = Function::http(
+    "admin-appliances-create",
+    "POST",
+    "/api/admin/appliances/",
+    "Create an appliance type (admin)",
+    |app, req| Box::pin(create_appliance(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new()
+        .json(schema_of::<NewAppliance>)
+        .example(json!({"name": "washer", "price_per_unit": 25, "max_units": 1000, "max_price": 1000}))
+        .reply(201, "The appliance", schema_of::<super::model::Appliance>)
+        .errors(&[409])
+});
+
 /// `POST /api/admin/appliances/` `{name, price_per_unit, max_units?, max_price?}` → 201. One conditional put.
 pub async fn create_appliance(app: &'static App, req: Request) -> http::Result<Response> {
     let body: NewAppliance = json_body(&req)?;
@@ -281,6 +368,16 @@ pub async fn create_appliance(app: &'static App, req: Request) -> http::Result<R
         Err(e) => Err(e.into()),
     }
 }
+
+pub const ADMIN_APPLIANCES_LIST: Function = Function::http(
+    "admin-appliances-list",
+    "GET",
+    "/api/admin/appliances/",
+    "List appliance types (admin)",
+    |app, req| Box::pin(list_appliances(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().page(page_of::<super::model::Appliance>));
 
 /// `GET /api/admin/appliances/`: by name, paginated.
 pub async fn list_appliances(app: &'static App, req: Request) -> http::Result<Response> {
@@ -348,6 +445,26 @@ fn new_endpoint_key() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+pub const ADMIN_ENDPOINTS_CREATE: Function = Function::http(
+    "admin-endpoints-create",
+    "POST",
+    "/api/admin/endpoints/",
+    "Create an appliance endpoint (admin)",
+    |app, req| Box::pin(create_endpoint(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new()
+        .describe(
+            "The reply carries the endpoint's device key `endpoint_key`, shown only here (stored hashed). \
+             `legacy_keyless: true` lets a terminal that cannot send `X-Endpoint-Key` work without it.",
+        )
+        .json(schema_of::<NewEndpoint>)
+        .example(json!({"endpoint_id": 1, "name": "Laundry, ground floor", "appliances": ["washer"]}))
+        .reply(201, "The endpoint and its device key", schema_of::<EndpointWithKey>)
+        .errors(&[409])
+});
+
 /// `POST /api/admin/endpoints/` `{endpoint_id, name, appliances: [names], legacy_keyless?}` → 201 with the
 /// endpoint and its `endpoint_key` (shown once; stored as its SHA-256). One transaction: the endpoint
 /// (absent) and a check that each appliance exists.
@@ -396,12 +513,38 @@ pub async fn create_endpoint(app: &'static App, req: Request) -> http::Result<Re
     }
 }
 
+pub const ADMIN_ENDPOINTS_LIST: Function = Function::http(
+    "admin-endpoints-list",
+    "GET",
+    "/api/admin/endpoints/",
+    "List appliance endpoints (admin)",
+    |app, req| Box::pin(list_endpoints(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().page(page_of::<EndpointView>));
+
 /// `GET /api/admin/endpoints/`: by id, paginated.
 pub async fn list_endpoints(app: &'static App, req: Request) -> http::Result<Response> {
     let page = Page::from_query(&req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     let items: Vec<Endpoint> = app.store.query_all(Query::partition(keys::ENDPOINTS_GSI1PK).index(Index::Gsi1)).await?;
     page::respond(&req, items.into_iter().map(EndpointView::from).collect(), page)
 }
+
+pub const ADMIN_ENDPOINTS_REVOKE_TOKENS: Function = Function::http(
+    "admin-endpoints-revoke-tokens",
+    "POST",
+    "/api/admin/endpoints/{endpoint_id}/revoke-tokens/",
+    "Invalidate every token of an endpoint (admin)",
+    |app, req| Box::pin(revoke_tokens(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new().describe("Every token issued for the endpoint stops working.").reply(
+        200,
+        "The endpoint",
+        schema_of::<EndpointView>,
+    )
+});
 
 /// `POST /api/admin/endpoints/{endpoint_id}/revoke-tokens/` → 200 with the endpoint: every token issued for it
 /// stops working. One conditional update.
@@ -421,6 +564,25 @@ pub(crate) struct RotateKey {
     #[serde(default)]
     legacy_keyless: Option<bool>,
 }
+
+pub const ADMIN_ENDPOINTS_ROTATE_KEY: Function = Function::http(
+    "admin-endpoints-rotate-key",
+    "POST",
+    "/api/admin/endpoints/{endpoint_id}/rotate-key/",
+    "Give an endpoint a new device key (admin)",
+    |app, req| Box::pin(rotate_key(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new()
+        .describe(
+            "A new device key, shown only here; the old one stops working at once. The body may be empty; \
+             `legacy_keyless` sets or clears the flag.",
+        )
+        .body(Body { required: false, content: vec![("application/json", schema_of::<RotateKey>)], example: None })
+        .example(json!({"legacy_keyless": false}))
+        .reply(200, "The endpoint and its new device key", schema_of::<EndpointWithKey>)
+});
 
 /// `POST /api/admin/endpoints/{endpoint_id}/rotate-key/` `{legacy_keyless?}` (the body may be empty) → 200 with
 /// the endpoint and its new `endpoint_key` (shown once); the old key stops working at once. Outstanding tokens
@@ -457,6 +619,24 @@ pub async fn runs_with_status(app: &App, status: RunStatus) -> http::Result<Vec<
     Ok(app.store.query_all(Query::partition(keys::run_status_gsi2pk(status.as_str())).index(Index::Gsi2)).await?)
 }
 
+pub const ADMIN_RUNS_LIST: Function =
+    Function::http("admin-runs-list", "GET", "/api/admin/runs/", "List appliance runs (admin)", |app, req| {
+        Box::pin(list_runs(app, req))
+    })
+    .auth(Auth::ADMIN)
+    .doc(|| {
+        Op::new()
+            .query(&[
+                QueryParam { name: "room", description: "Only this room's runs.", schema: string },
+                QueryParam {
+                    name: "status",
+                    description: "Only runs with this status.",
+                    schema: enum_schema::<super::model::RunStatus>,
+                },
+            ])
+            .store_page(page_of::<super::model::Run>)
+    });
+
 /// `GET /api/admin/runs/?room=&status=`: newest first, paged in the store. A room reads its GSI1
 /// partition (filtered by status when one is given); otherwise the status's GSI2 partition, or
 /// all three merged. One query per partition of at most `page_size + 1` runs, and count queries
@@ -481,6 +661,21 @@ pub async fn list_runs(app: &'static App, req: Request) -> http::Result<Response
     };
     http::ok(&page::from_store::<Run>(&app.store, &req, queries, &keyset, None).await?)
 }
+
+pub const ADMIN_RUNS_ABORT: Function = Function::http(
+    "admin-runs-abort",
+    "POST",
+    "/api/admin/runs/{run_id}/abort/",
+    "Abort a run with a full refund (admin)",
+    |app, req| Box::pin(abort_run(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new()
+        .describe("As the stuck-run job does: a full refund and an abort command to the device.")
+        .reply(200, "The run", schema_of::<super::model::Run>)
+        .errors(&[409, 503])
+});
 
 /// `POST /api/admin/runs/{run_id}/abort/`: as the stuck-run job does (full refund, abort command). 200 with the run.
 pub async fn abort_run(app: &'static App, req: Request) -> http::Result<Response> {

@@ -1,12 +1,20 @@
 //! Scheduled jobs of the appliances module.
 
 use crate::App;
+use crate::platform::function::Function;
 
 use super::admin::runs_with_status;
 use super::model::RunStatus;
 use super::service;
 
 pub const STUCK_RUNS_SCHEDULE: &str = "rate(5 minutes)";
+
+pub const APPLIANCE_STUCK_RUNS: Function = Function::schedule(
+    "appliance-stuck-runs",
+    "Abort runs running too long (appliances)",
+    STUCK_RUNS_SCHEDULE,
+    |app, _| Box::pin(abort_stuck_runs(app)),
+);
 
 /// Aborts runs running longer than `PREMISES_MAX_RUN_MINUTES` (full refund,
 /// abort command). Reads only the `running` partition of GSI2, oldest first,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use crate::App;
+use crate::platform::function::Function;
 use crate::platform::http::ApiError;
 use crate::platform::store::{Cond, StoreError, Update, n};
 
@@ -29,6 +30,13 @@ struct MqttRequest {
     #[serde(default)]
     body: Json,
 }
+
+pub const APPLIANCE_MQTT_REQUEST: Function = Function::iot(
+    "appliance-mqtt-request",
+    "Answer an endpoint's MQTT request (appliances)",
+    REQUEST_SQL,
+    |app, event| Box::pin(request(app, event)),
+);
 
 /// Runs one request and publishes its reply. A publish failure fails the invocation (IoT retries it).
 pub async fn request(app: &'static App, event: Json) -> anyhow::Result<()> {
@@ -57,6 +65,13 @@ pub async fn request(app: &'static App, event: Json) -> anyhow::Result<()> {
 struct StatusEvent {
     endpoint_id: String,
 }
+
+pub const APPLIANCE_MQTT_STATUS: Function = Function::iot(
+    "appliance-mqtt-status",
+    "Record an endpoint's status telemetry (appliances)",
+    STATUS_SQL,
+    |app, event| Box::pin(status(app, event)),
+);
 
 /// Telemetry: the endpoint was seen now. Unknown endpoints are ignored (logged). One conditional update.
 pub async fn status(app: &'static App, event: Json) -> anyhow::Result<()> {

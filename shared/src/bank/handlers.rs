@@ -6,11 +6,13 @@ use ::http::StatusCode;
 use ::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 
 use crate::App;
 use crate::appliances::service::id_of;
 use crate::platform::clock::UtcDateTime;
+use crate::platform::doc::{Body, Op, QueryParam, any_object, date, enum_schema, page_of, schema_of, string, xml_text};
+use crate::platform::function::{Auth, Function};
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Keyset};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param, query_param};
@@ -29,6 +31,14 @@ const MAX_PAGE_SIZE: usize = 100;
 
 // ------------------------------------------------------------------ consumer
 
+pub const BANK_APPLY: Function = Function::queue(
+    "bank-apply",
+    "Apply queued bank transactions to rooms, once each (bank)",
+    &super::QUEUE,
+    10,
+    |app, event| Box::pin(consume(app, event)),
+);
+
 /// `bank-apply`: applies each queued transaction, with partial batch failures. Nothing is
 /// acknowledged before it is recorded; a message that keeps failing goes to the DLQ.
 pub async fn consume(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
@@ -44,6 +54,13 @@ pub async fn consume(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
     })
     .await
 }
+
+pub const BANK_IMPORT: Function = Function::schedule(
+    "bank-import",
+    "Fetch new transactions from the bank and queue them (bank)",
+    super::import::IMPORT_SCHEDULE,
+    |app, _| Box::pin(scheduled_import(app)),
+);
 
 /// `bank-import` (EventBridge): the scheduled fetch. Not configured or rate limited is not a
 /// failure; the bank failing is (logged, recorded in the import state, retried by the next run).
@@ -70,6 +87,23 @@ pub(crate) struct ImportBody {
     from: Option<String>,
     to: Option<String>,
 }
+
+pub const ADMIN_BANK_IMPORT: Function = Function::http(
+    "admin-bank-import",
+    "POST",
+    "/api/admin/bank/import/",
+    "Run the bank import now, or backfill a period (admin)",
+    |app, req| Box::pin(import_now(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new()
+        .describe("Without a body, the transactions since the last import; with `from` and `to`, a backfill by period.")
+        .body(Body { required: false, content: vec![("application/json", schema_of::<ImportBody>)], example: None })
+        .example(json!({"from": "2026-01-01", "to": "2026-01-31"}))
+        .reply(200, "What was fetched and queued", schema_of::<super::import::ImportReport>)
+        .errors(&[409, 429, 502])
+});
 
 /// `POST /api/admin/bank/import/` `{from?, to?}` → 200 with what was fetched and queued; with both
 /// dates, a by-period backfill. 409 not configured, 429 rate limited, 502 the bank failed.
@@ -118,6 +152,25 @@ pub async fn import_now(app: &'static App, req: Request) -> http::Result<Respons
 pub(crate) struct Queued {
     queued: usize,
 }
+
+pub const ADMIN_BANK_STATEMENTS: Function = Function::http(
+    "admin-bank-statements",
+    "POST",
+    "/api/admin/bank/statements/",
+    "Upload a Fio JSON or camt.053 statement (admin)",
+    |app, req| Box::pin(upload_statement(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new()
+        .describe("A Fio JSON statement (`application/json`) or a camt.053 statement (`application/xml`).")
+        .body(Body {
+            required: true,
+            content: vec![("application/json", any_object), ("application/xml", xml_text)],
+            example: None,
+        })
+        .reply(202, "Queued for crediting", schema_of::<Queued>)
+});
 
 /// `POST /api/admin/bank/statements/`: a Fio JSON (`application/json`) or camt.053 XML
 /// (`application/xml`, `text/xml`) statement → 202 `{queued}`. Anything else is 400 and queues nothing.
@@ -218,6 +271,34 @@ impl From<Payment> for PaymentView {
     }
 }
 
+pub const ADMIN_BANK_PAYMENTS: Function = Function::http(
+    "admin-bank-payments",
+    "GET",
+    "/api/admin/bank/payments/",
+    "List bank payments for reconciliation (admin)",
+    |app, req| Box::pin(list_payments(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new()
+        .query(&[
+            QueryParam {
+                name: "status",
+                description: "valid or invalid.",
+                schema: enum_schema::<super::model::PaymentStatus>,
+            },
+            QueryParam { name: "room", description: "Only this room's payments.", schema: string },
+            QueryParam {
+                name: "reason",
+                description: "Only invalid payments with this reason.",
+                schema: enum_schema::<super::model::InvalidReason>,
+            },
+            QueryParam { name: "from", description: "Booked on or after (YYYY-MM-DD).", schema: date },
+            QueryParam { name: "to", description: "Booked on or before (YYYY-MM-DD).", schema: date },
+        ])
+        .store_page(page_of::<PaymentView>)
+});
+
 /// `GET /api/admin/bank/payments/?status=valid|invalid&room=&reason=&from=&to=`: newest first,
 /// paged in the store, the filters applied there. One index query of at most `page_size + 1`
 /// payments (by room, else by status; both statuses merged without one), more when the filters
@@ -283,12 +364,7 @@ pub async fn list_payments(app: &'static App, req: Request) -> http::Result<Resp
         })
         .collect();
     let payments = page::from_store::<Payment>(&app.store, &req, queries, &keyset, None).await?;
-    http::ok(&page::Paginated {
-        count: payments.count,
-        next: payments.next,
-        previous: payments.previous,
-        results: payments.results.into_iter().map(PaymentView::from).collect::<Vec<_>>(),
-    })
+    http::ok(&payments.map(PaymentView::from))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -296,6 +372,23 @@ pub(crate) struct AssignBody {
     #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "101")]
     room: Json,
 }
+
+pub const ADMIN_BANK_ASSIGN: Function = Function::http(
+    "admin-bank-assign",
+    "POST",
+    "/api/admin/bank/payments/{id}/assign/",
+    "Credit an invalid payment to a room, once (admin)",
+    |app, req| Box::pin(assign(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new()
+        .describe("Credits an invalid payment to a room, once.")
+        .json(schema_of::<AssignBody>)
+        .example(json!({"room": "12345"}))
+        .reply(200, "The payment", schema_of::<PaymentView>)
+        .errors(&[409])
+});
 
 /// `POST /api/admin/bank/payments/{id}/assign/` `{room}` → 200 the payment, credited to the room once;
 /// 409 when it is credited already. Two reads in parallel and one transaction.
@@ -328,6 +421,16 @@ pub(crate) struct StatusView {
     messages_in_dlq: Option<u64>,
 }
 
+pub const ADMIN_BANK_STATUS: Function = Function::http(
+    "admin-bank-status",
+    "GET",
+    "/api/admin/bank/status/",
+    "The bank import's state and queue depths (admin)",
+    |app, req| Box::pin(status(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().reply(200, "Import state and queue depths", schema_of::<StatusView>));
+
 /// `GET /api/admin/bank/status/`: the import state and the queue depths. One read and two queue calls.
 pub async fn status(app: &'static App, _req: Request) -> http::Result<Response> {
     let dlq_name = QUEUE.dlq_name();
@@ -359,6 +462,16 @@ pub async fn status(app: &'static App, _req: Request) -> http::Result<Response> 
 pub(crate) struct Moved {
     moved: u64,
 }
+
+pub const ADMIN_BANK_REDRIVE: Function = Function::http(
+    "admin-bank-redrive",
+    "POST",
+    "/api/admin/bank/dlq/redrive/",
+    "Move dead-lettered bank transactions back to the queue (admin)",
+    |app, req| Box::pin(redrive(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().reply(200, "Dead-lettered transactions moved back to the queue", schema_of::<Moved>));
 
 /// `POST /api/admin/bank/dlq/redrive/` → 200 `{moved}`: every dead-lettered transaction back on the queue.
 pub async fn redrive(app: &'static App, _req: Request) -> http::Result<Response> {

@@ -22,7 +22,25 @@ pub mod service;
 
 pub use parse::BankTransaction;
 
+use crate::platform::function::Module;
 use crate::platform::queue::QueueDef;
+
+/// The bank module's functions, in catalog order.
+pub static MODULE: Module = Module {
+    name: "bank",
+    description: "Bank top-ups: statements fetched or uploaded, each transaction credited to its room once (seed 000)",
+    functions: &[
+        handlers::BANK_IMPORT,
+        handlers::BANK_APPLY,
+        handlers::ADMIN_BANK_IMPORT,
+        handlers::ADMIN_BANK_STATEMENTS,
+        handlers::ADMIN_BANK_PAYMENTS,
+        handlers::ADMIN_BANK_ASSIGN,
+        handlers::ADMIN_BANK_STATUS,
+        handlers::ADMIN_BANK_REDRIVE,
+    ],
+    queues: &[QUEUE],
+};
 
 /// The queue every bank transaction goes through before it is applied.
 pub const QUEUE: QueueDef =

@@ -1,12 +1,15 @@
 //! Admin endpoints on users (role `admin`).
 
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::App;
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Keyset, Page};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, path_param, query_param};
 
+use crate::platform::doc::{Op, QueryParam, enum_schema, page_of, schema_of, string};
+use crate::platform::function::{Auth, Function};
 use crate::platform::store::{Cond, Index, Query, s};
 
 use super::keys;
@@ -20,6 +23,24 @@ fn parse_role(field: &'static str, value: &str) -> http::Result<Role> {
     serde_json::from_value(serde_json::Value::String(value.to_string()))
         .map_err(|_| ApiError::invalid_field(field, "invalid_choice", format!("\"{value}\" is not a valid choice.")))
 }
+
+pub const ADMIN_USERS_LIST: Function =
+    Function::http("admin-users-list", "GET", "/api/admin/users/", "List and search users (admin)", |app, req| {
+        Box::pin(list_users(app, req))
+    })
+    .auth(Auth::ADMIN)
+    .doc(|| {
+        Op::new()
+            .query(&[
+                QueryParam { name: "search", description: "Part of the email, phone or name.", schema: string },
+                QueryParam {
+                    name: "role",
+                    description: "Only users with this role.",
+                    schema: enum_schema::<super::types::Role>,
+                },
+            ])
+            .store_page(page_of::<super::types::UserView>)
+    });
 
 /// `GET /api/admin/users/?search=&role=&page=`: `{count, next, previous, results}`, 20 a page,
 /// oldest first. Without `search`, paged in the store (the role a filter there: one GSI1 query of
@@ -41,12 +62,7 @@ pub async fn list_users(app: &'static App, req: Request) -> http::Result<Respons
         None => query,
     };
     let users = page::from_store::<User>(&app.store, &req, vec![query], &keyset, None).await?;
-    http::ok(&page::Paginated {
-        count: users.count,
-        next: users.next,
-        previous: users.previous,
-        results: users.results.iter().map(UserView::from).collect::<Vec<_>>(),
-    })
+    http::ok(&users.map(|u| UserView::from(&u)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -56,6 +72,22 @@ pub struct AdminPatchBody {
     #[serde(default)]
     pub is_active: Option<bool>,
 }
+
+pub const ADMIN_USERS_UPDATE: Function = Function::http(
+    "admin-users-update",
+    "PATCH",
+    "/api/admin/users/{id}/",
+    "Change a user's role or deactivate them (admin)",
+    |app, req| Box::pin(update_user(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new().json(schema_of::<AdminPatchBody>).example(json!({"role": "staff", "is_active": true})).reply(
+        200,
+        "The updated user",
+        schema_of::<super::types::UserView>,
+    )
+});
 
 /// `PATCH /api/admin/users/{id}/`: change `role` and/or `is_active`. One round trip (after the
 /// pipeline's read of the caller). Nobody changes their own role or active flag: an admin whose

@@ -2,8 +2,11 @@
 //! `{"success": bool, "data": …, "message"?: …}`, failures included.
 
 use serde::Serialize;
+use serde_json::json;
 
 use crate::App;
+use crate::platform::doc::{Op, envelope_of, schema_of};
+use crate::platform::function::{Auth, Function};
 use crate::platform::http::{self, ApiError, Request, Response, auth, json_body};
 
 use super::handlers::{LoginBody, RefreshBody, refused_login};
@@ -30,6 +33,22 @@ pub(crate) struct LoginData {
     user: UserView,
 }
 
+pub const CIRCLE_AUTH_LOGIN: Function = Function::http(
+    "circle-auth-login",
+    "POST",
+    "/api/auth/login",
+    "Log in with email and password (Circle Time)",
+    |app, req| Box::pin(login(app, req)),
+)
+.envelope()
+.doc(|| {
+    Op::new()
+        .json(schema_of::<super::handlers::LoginBody>)
+        .example(json!({"email": "user@example.com", "password": "SecurePass123!"}))
+        .reply(200, "The user and tokens in Circle Time's envelope", envelope_of::<LoginData>)
+        .errors(&[401, 429])
+});
+
 /// `POST /api/auth/login`. Three round trips.
 pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
     let body: LoginBody = json_body(&req).map_err(enveloped)?;
@@ -49,12 +68,35 @@ pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
     })
 }
 
+pub const CIRCLE_AUTH_REFRESH: Function = Function::http(
+    "circle-auth-refresh",
+    "POST",
+    "/api/auth/refresh",
+    "Rotate a refresh token (Circle Time)",
+    |app, req| Box::pin(refresh(app, req)),
+)
+.envelope()
+.doc(|| {
+    Op::new()
+        .json(schema_of::<super::handlers::RefreshBody>)
+        .reply(200, "A new token pair in Circle Time's envelope", envelope_of::<super::types::TokenPair>)
+        .errors(&[401])
+});
+
 /// `POST /api/auth/refresh`: rotates the refresh token like SmartLock's refresh.
 pub async fn refresh(app: &'static App, req: Request) -> http::Result<Response> {
     let body: RefreshBody = json_body(&req).map_err(enveloped)?;
     let (_, tokens) = service::refresh(app, &body.refresh).await.map_err(enveloped)?;
     http::ok(&Envelope { success: true, data: tokens })
 }
+
+pub const CIRCLE_AUTH_ME: Function =
+    Function::http("circle-auth-me", "GET", "/api/auth/me", "The caller (Circle Time)", |app, req| {
+        Box::pin(me(app, req))
+    })
+    .auth(Auth::USER)
+    .envelope()
+    .doc(|| Op::new().reply(200, "The caller in Circle Time's envelope", envelope_of::<super::types::UserView>));
 
 /// `GET /api/auth/me`. One round trip.
 pub async fn me(app: &'static App, req: Request) -> http::Result<Response> {

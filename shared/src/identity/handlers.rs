@@ -2,8 +2,11 @@
 
 use ::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::App;
+use crate::platform::doc::{Op, schema_of};
+use crate::platform::function::{Auth, Function};
 use crate::platform::http::{self, ApiError, Request, Response, auth, json_body, json_response};
 
 use super::otp::{self, OtpRequestId};
@@ -91,6 +94,25 @@ pub(crate) struct Message {
     message: &'static str,
 }
 
+pub const AUTH_REGISTER: Function =
+    Function::http("auth-register", "POST", "/api/v1/auth/register/", "Register a user (SmartLock)", |app, req| {
+        Box::pin(register(app, req))
+    })
+    .doc(|| {
+        Op::new()
+            .describe(
+                "The phone number is contact data (unique among profiles) until an OTP sent to it is verified. \
+                 At most 30 registrations a minute from one address (then 429 with `Retry-After`).",
+            )
+            .json(schema_of::<RegisterBody>)
+            .example(
+                json!({"email": "user@example.com", "password": "SecurePass123!", "password_confirm": "SecurePass123!",
+                "first_name": "John", "last_name": "Doe", "phone_number": "+1234567890"}),
+            )
+            .reply(201, "The new user and a token pair", schema_of::<Session>)
+            .errors(&[429])
+    });
+
 /// `POST /api/v1/auth/register/`: 201 with the user and a token pair; 429 with `Retry-After` past
 /// [`service::MAX_REGISTRATIONS_PER_IP`] a minute from one address. The phone number is contact data
 /// until proven with an OTP. Two round trips.
@@ -127,6 +149,21 @@ pub struct LoginBody {
     pub password: String,
 }
 
+pub const AUTH_LOGIN: Function = Function::http(
+    "auth-login",
+    "POST",
+    "/api/v1/auth/login/",
+    "Log in with email and password (SmartLock)",
+    |app, req| Box::pin(login(app, req)),
+)
+.doc(|| {
+    Op::new()
+        .json(schema_of::<LoginBody>)
+        .example(json!({"email": "user@example.com", "password": "SecurePass123!"}))
+        .reply(200, "The user and a new token pair", schema_of::<Session>)
+        .errors(&[401, 429])
+});
+
 /// `POST /api/v1/auth/login/`: the user and a new token pair; 401 on wrong credentials. Three round trips.
 pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
     let body: LoginBody = json_body(&req)?;
@@ -143,6 +180,15 @@ pub struct RefreshBody {
     pub refresh: String,
 }
 
+pub const AUTH_LOGOUT: Function = Function::http(
+    "auth-logout",
+    "POST",
+    "/api/v1/auth/logout/",
+    "Revoke a refresh token's session (SmartLock)",
+    |app, req| Box::pin(logout(app, req)),
+)
+.doc(|| Op::new().json(schema_of::<RefreshBody>).reply(200, "Logged out", schema_of::<Message>).errors(&[401]));
+
 /// `POST /api/v1/auth/logout/`: revokes the refresh token's session. One round trip.
 pub async fn logout(app: &'static App, req: Request) -> http::Result<Response> {
     let body: RefreshBody = json_body(&req)?;
@@ -150,12 +196,37 @@ pub async fn logout(app: &'static App, req: Request) -> http::Result<Response> {
     http::ok(&Message { message: "Successfully logged out" })
 }
 
+pub const AUTH_TOKEN_REFRESH: Function = Function::http(
+    "auth-token-refresh",
+    "POST",
+    "/api/v1/auth/token/refresh/",
+    "Rotate a refresh token (SmartLock)",
+    |app, req| Box::pin(refresh(app, req)),
+)
+.doc(|| {
+    Op::new()
+        .describe("The refresh token is used up; the answer carries its successor.")
+        .json(schema_of::<RefreshBody>)
+        .reply(200, "A new access and refresh token", schema_of::<super::types::TokenPair>)
+        .errors(&[401])
+});
+
 /// `POST /api/v1/auth/token/refresh/`: a new access and refresh token; the old refresh token is used up.
 pub async fn refresh(app: &'static App, req: Request) -> http::Result<Response> {
     let body: RefreshBody = json_body(&req)?;
     let (_, tokens) = service::refresh(app, &body.refresh).await?;
     http::ok(&tokens)
 }
+
+pub const USERS_PROFILE_GET: Function = Function::http(
+    "users-profile-get",
+    "GET",
+    "/api/v1/users/profile/",
+    "The caller's profile (SmartLock)",
+    |app, req| Box::pin(profile_get(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().reply(200, "The caller", schema_of::<super::types::UserView>));
 
 /// `GET /api/v1/users/profile/`: the caller. One round trip.
 pub async fn profile_get(app: &'static App, req: Request) -> http::Result<Response> {
@@ -175,6 +246,25 @@ pub struct ProfileBody {
     #[serde(default)]
     pub telegram_chat_id: Option<String>,
 }
+
+pub const USERS_PROFILE_PUT: Function = Function::http(
+    "users-profile-put",
+    "PUT",
+    "/api/v1/users/profile/",
+    "Update the caller's profile (SmartLock)",
+    |app, req| Box::pin(profile_put(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(|| {
+    Op::new()
+        .describe(
+            "Changes names, phone number and Telegram chat id; the email stays. A new phone number is contact \
+             data (unique among profiles) until proven with an OTP (`verify-otp` with this bearer token).",
+        )
+        .json(schema_of::<ProfileBody>)
+        .example(json!({"first_name": "John", "last_name": "Doe", "phone_number": "+1234567890"}))
+        .reply(200, "The updated caller", schema_of::<super::types::UserView>)
+});
 
 /// `PUT /api/v1/users/profile/`: changes names, phone number, Telegram chat id. Email stays. A new
 /// phone number is contact data (unique among profiles) until proven with an OTP.
@@ -201,6 +291,22 @@ pub struct ChangePasswordBody {
     pub new_password: String,
     pub new_password_confirm: String,
 }
+
+pub const USERS_CHANGE_PASSWORD: Function = Function::http(
+    "users-change-password",
+    "POST",
+    "/api/v1/users/change-password/",
+    "Change the caller's password (SmartLock)",
+    |app, req| Box::pin(change_password(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(|| {
+    Op::new().describe("Every refresh token issued before stops working.").json(schema_of::<ChangePasswordBody>).reply(
+        200,
+        "Changed",
+        schema_of::<Message>,
+    )
+});
 
 /// `POST /api/v1/users/change-password/`: every refresh token issued before stops working.
 pub async fn change_password(app: &'static App, req: Request) -> http::Result<Response> {
@@ -233,6 +339,24 @@ pub(crate) struct OtpRequested {
     #[serde(skip_serializing_if = "Option::is_none")]
     dev_otp: Option<String>,
 }
+
+pub const AUTH_REQUEST_OTP: Function = Function::http(
+    "auth-request-otp",
+    "POST",
+    "/api/v1/auth/request-otp/",
+    "Request a login code by SMS (HunarMitra)",
+    |app, req| Box::pin(request_otp(app, req)),
+)
+.doc(|| {
+    Op::new()
+        .describe("Sends a login code by SMS. `dev_otp` carries the code in dev mode only.")
+        .json(schema_of::<RequestOtpBody>)
+        .example(json!({"phone": "+919876543210", "role": "worker"}))
+        .reply(200, "The code was sent", schema_of::<OtpRequested>)
+        .reply_example(json!({"request_id": "0190c3e5-7d2a-7c4e-9f51-2b8c1d6a4e10", "ttl": 300,
+                "message": "OTP sent to +919876543210", "dev_otp": "123456"}))
+        .errors(&[429])
+});
 
 /// `POST /api/v1/auth/request-otp/` (seed 004): sends a code by SMS; 429 with `Retry-After` when the phone asked
 /// too often. One transaction and one queue send.
@@ -280,6 +404,27 @@ pub(crate) struct OtpSession {
     user: PhoneUserView,
     is_new_user: bool,
 }
+
+pub const AUTH_VERIFY_OTP: Function = Function::http(
+    "auth-verify-otp",
+    "POST",
+    "/api/v1/auth/verify-otp/",
+    "Log in with a phone and its code (HunarMitra)",
+    |app, req| Box::pin(verify_otp(app, req)),
+)
+.doc(|| {
+    Op::new()
+        .describe(
+            "Tokens for the user that proved the phone, created on its first login (a profile that only showed \
+             the number unproven loses it). With `Authorization: Bearer <access>`, the code proves the caller's \
+             own profile number instead, which becomes their login identity (400 `phone_not_in_profile` for \
+             another number). The code may be a string or a number.",
+        )
+        .json(schema_of::<VerifyOtpBody>)
+        .example(json!({"request_id": "0190c3e5-7d2a-7c4e-9f51-2b8c1d6a4e10", "otp": "123456"}))
+        .reply(200, "The user and a token pair", schema_of::<OtpSession>)
+        .errors(&[401, 429])
+});
 
 /// `POST /api/v1/auth/verify-otp/` (seed 004): tokens for the user that proved the phone, created
 /// on first login. With `Authorization: Bearer <access>` the code proves the caller's own profile

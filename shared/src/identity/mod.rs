@@ -19,3 +19,33 @@ pub mod rfid;
 pub mod service;
 pub mod tokens;
 pub mod types;
+
+use crate::platform::function::Module;
+
+/// The identity module's functions, in catalog order.
+pub static MODULE: Module = Module {
+    name: "identity",
+    description: "Accounts: email and password (SmartLock, Circle Time), phone OTP (HunarMitra), RFID tags; users' admin",
+    functions: &[
+        handlers::AUTH_REGISTER,
+        handlers::AUTH_LOGIN,
+        handlers::AUTH_LOGOUT,
+        handlers::AUTH_TOKEN_REFRESH,
+        handlers::USERS_PROFILE_GET,
+        handlers::USERS_PROFILE_PUT,
+        handlers::USERS_CHANGE_PASSWORD,
+        circle::CIRCLE_AUTH_LOGIN,
+        circle::CIRCLE_AUTH_REFRESH,
+        circle::CIRCLE_AUTH_ME,
+        admin::ADMIN_USERS_LIST,
+        admin::ADMIN_USERS_UPDATE,
+        handlers::AUTH_REQUEST_OTP,
+        handlers::AUTH_VERIFY_OTP,
+        rfid::RFID_LOGIN,
+        rfid::ADMIN_RFID_ASSIGN,
+        rfid::ADMIN_RFID_UNASSIGN,
+        rfid::ADMIN_RFID_BLACKLIST,
+        rfid::ADMIN_RFID_UNBLACKLIST,
+    ],
+    queues: &[],
+};

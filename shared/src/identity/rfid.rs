@@ -11,10 +11,13 @@
 
 use ::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::App;
 use crate::notifications::{self, Channel, Notification, Recipient};
 use crate::platform::clock::new_id;
+use crate::platform::doc::{Op, schema_of};
+use crate::platform::function::{Auth, Function};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param};
 use crate::platform::store::{self, Cond, StoreError, Update, n, s};
 
@@ -72,6 +75,19 @@ pub(crate) struct RfidLogin {
     id: String,
     name: String,
 }
+
+pub const RFID_LOGIN: Function =
+    Function::http("rfid-login", "POST", "/accounts/rfid-login/", "The user of an RFID tag (Arthexis)", |app, req| {
+        Box::pin(login(app, req))
+    })
+    .doc(|| {
+        Op::new()
+            .json(schema_of::<RfidBody>)
+            .example(json!({"rfid": "A1B2C3D4"}))
+            .describe("At most 20 refused tags a minute from one address (then 429 with `Retry-After`, any tag).")
+            .reply(200, "Who the tag logs in", schema_of::<RfidLogin>)
+            .errors(&[401, 429])
+    });
 
 /// `POST /accounts/rfid-login/` `{"rfid"}`: `{authenticated, id, name}` of the tag's owner; 401 for unknown or
 /// blacklisted tags, 400 for a malformed one, 429 with `Retry-After` once the source IP presented
@@ -142,7 +158,7 @@ async fn alert_burst(app: &App, ip: &str, failures: i64) {
                 "{failures} unknown or refused RFID tags came from {ip} within a minute; \
                  further attempts from that address are refused until the minute ends."
             ),
-            data: serde_json::json!({"source_ip": ip, "failures": failures}),
+            data: json!({"source_ip": ip, "failures": failures}),
             channels: vec![Channel::Inbox],
             sealed_secret: None,
         };
@@ -159,6 +175,16 @@ pub(crate) struct AssignBody {
     #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     user_id: UserId,
 }
+
+pub const ADMIN_RFID_ASSIGN: Function = Function::http(
+    "admin-rfid-assign",
+    "POST",
+    "/api/admin/rfid/",
+    "Assign an RFID tag to a user (admin)",
+    |app, req| Box::pin(assign(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().json(schema_of::<AssignBody>).reply(201, "The tag", schema_of::<Tag>).errors(&[409]));
 
 /// `POST /api/admin/rfid/` `{"rfid", "user_id"}`: 201 with the tag as written. The user must exist; a tag
 /// another user owns is 409 `rfid_taken`. Two round trips (the user, then one conditional update that
@@ -188,6 +214,18 @@ pub async fn assign(app: &'static App, req: Request) -> http::Result<Response> {
         Err(e) => Err(e.into()),
     }
 }
+
+pub const ADMIN_RFID_UNASSIGN: Function = Function::http(
+    "admin-rfid-unassign",
+    "DELETE",
+    "/api/admin/rfid/{rfid}/",
+    "Forget an RFID tag (admin)",
+    |app, req| Box::pin(unassign(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| {
+    Op::new().describe("A blacklisted tag stays blacklisted.").empty(204, "The tag belongs to nobody").errors(&[400])
+});
 
 /// `DELETE /api/admin/rfid/{rfid}/`: 204; the tag belongs to nobody (404 if it belongs to nobody
 /// already). A tag in good standing is forgotten; a blacklisted one stays blacklisted, so assigning
@@ -227,10 +265,30 @@ async fn set_blacklisted(app: &'static App, req: Request, blacklisted: bool) -> 
     }
 }
 
+pub const ADMIN_RFID_BLACKLIST: Function = Function::http(
+    "admin-rfid-blacklist",
+    "POST",
+    "/api/admin/rfid/{rfid}/blacklist/",
+    "Block an RFID tag (admin)",
+    |app, req| Box::pin(blacklist(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().reply(200, "The tag, blacklisted", schema_of::<Tag>).errors(&[400]));
+
 /// `POST /api/admin/rfid/{rfid}/blacklist/`: the tag stops logging anyone in. One round trip.
 pub async fn blacklist(app: &'static App, req: Request) -> http::Result<Response> {
     set_blacklisted(app, req, true).await
 }
+
+pub const ADMIN_RFID_UNBLACKLIST: Function = Function::http(
+    "admin-rfid-unblacklist",
+    "POST",
+    "/api/admin/rfid/{rfid}/unblacklist/",
+    "Unblock an RFID tag (admin)",
+    |app, req| Box::pin(unblacklist(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().reply(200, "The tag, usable again", schema_of::<Tag>).errors(&[400]));
 
 /// `POST /api/admin/rfid/{rfid}/unblacklist/`: the tag works again. One round trip.
 pub async fn unblacklist(app: &'static App, req: Request) -> http::Result<Response> {

@@ -4,28 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::platform::clock::UtcDateTime;
 
-/// What a user may do. Seeds 001 and 003 name these roles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Staff,
-    Member,
-    Worker,
-    Contractor,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Staff => "staff",
-            Role::Member => "member",
-            Role::Worker => "worker",
-            Role::Contractor => "contractor",
-        }
-    }
-}
+pub use crate::platform::http::auth::Role;
 
 /// The user item (`keys::user`). Timestamps are epoch seconds.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -3,10 +3,13 @@
 
 use ::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::App;
 use crate::identity::service::get_user;
 use crate::platform::devices::Credentials;
+use crate::platform::doc::{Body, Op, numbered_page_of, page_of, schema_of};
+use crate::platform::function::{Auth, Function};
 use crate::platform::http::auth::{Principal, principal};
 use crate::platform::http::page::{self, Keyset, Page};
 use crate::platform::http::{
@@ -137,6 +140,17 @@ struct DirectoryEntry {
     device_id: String,
 }
 
+pub const DEVICES_LIST: Function =
+    Function::http("devices-list", "GET", "/api/v1/devices/", "The caller's locks (SmartLock)", |app, req| {
+        Box::pin(list(app, req))
+    })
+    .auth(Auth::USER)
+    .doc(|| {
+        Op::new()
+            .describe("The caller's locks (every lock for an admin), newest first.")
+            .page(numbered_page_of::<Summary>)
+    });
+
 /// `GET /api/v1/devices/`: the caller's locks (every lock for an admin), newest first, in the seed's
 /// page `{count, next, previous, total_pages, current_page, results}`. Owner: one GSI1 query; admin:
 /// the directory query, then the locks in parallel.
@@ -180,6 +194,23 @@ fn check_text(field: &'static str, value: &str, max: usize, required: bool) -> h
     Ok(value.to_string())
 }
 
+pub const DEVICES_CREATE: Function = Function::http(
+    "devices-create",
+    "POST",
+    "/api/v1/devices/",
+    "Register a lock and provision its credentials (SmartLock)",
+    |app, req| Box::pin(create(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(|| {
+    Op::new()
+        .describe("Registers a lock and provisions its thing; the credentials are in this answer only.")
+        .json(schema_of::<NewLockBody>)
+        .example(json!({"name": "Back Door", "device_id": "DEF789GHI012", "location": "Home - Back Entrance"}))
+        .reply(201, "The lock with its credentials", schema_of::<Detail>)
+        .errors(&[503])
+});
+
 /// `POST /api/v1/devices/` `{name, device_id, location?, firmware_version?}` → 201 with the lock and,
 /// once, its `credentials`. `device_id` is 12–20 letters/digits and unique, else 400.
 pub async fn create(app: &'static App, req: Request) -> http::Result<Response> {
@@ -199,6 +230,16 @@ pub async fn create(app: &'static App, req: Request) -> http::Result<Response> {
     Ok(json_response(StatusCode::CREATED, &detail(app, &lock, Some(credentials)).await?))
 }
 
+pub const DEVICES_GET: Function = Function::http(
+    "devices-get",
+    "GET",
+    "/api/v1/devices/{id}/",
+    "A lock with its settings (SmartLock)",
+    |app, req| Box::pin(retrieve(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().reply(200, "The lock", schema_of::<Detail>));
+
 /// `GET /api/v1/devices/{id}/`: the lock with `settings`, `owner_name`, `status_display`, `last_activity`.
 /// Two gets (lock, owner).
 pub async fn retrieve(app: &'static App, req: Request) -> http::Result<Response> {
@@ -213,6 +254,37 @@ pub(crate) struct LockChanges {
     location: Option<String>,
     firmware_version: Option<String>,
 }
+
+pub const DEVICES_UPDATE: Function = Function::http(
+    "devices-update",
+    "PUT",
+    "/api/v1/devices/{id}/",
+    "Rename or move a lock (SmartLock)",
+    |app, req| Box::pin(update(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(|| {
+    Op::new()
+        .json(schema_of::<LockChanges>)
+        .example(json!({"name": "Front Door", "location": "Home - Main Entrance"}))
+        .reply(200, "The lock", schema_of::<Detail>)
+});
+
+pub const DEVICES_PATCH: Function = Function::http(
+    "devices-patch",
+    "PATCH",
+    "/api/v1/devices/{id}/",
+    "Change some of a lock's fields (SmartLock)",
+    |app, req| Box::pin(update(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(|| {
+    Op::new().json(schema_of::<LockChanges>).example(json!({"name": "Front Door"})).reply(
+        200,
+        "The lock",
+        schema_of::<Detail>,
+    )
+});
 
 /// `PUT`/`PATCH /api/v1/devices/{id}/` `{name?, location?, firmware_version?}` → 200 the lock. One get,
 /// one conditional update.
@@ -238,6 +310,21 @@ pub async fn update(app: &'static App, req: Request) -> http::Result<Response> {
     http::ok(&detail(app, &lock, None).await?)
 }
 
+pub const DEVICES_DELETE: Function = Function::http(
+    "devices-delete",
+    "DELETE",
+    "/api/v1/devices/{id}/",
+    "Unlock a lock one last time and remove it (SmartLock)",
+    |app, req| Box::pin(delete(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(|| {
+    Op::new()
+        .describe("Publishes a final unlock command, revokes the lock's credentials and removes it.")
+        .empty(204, "Removed")
+        .errors(&[503])
+});
+
 /// `DELETE /api/v1/devices/{id}/` → 204, after the final unlock command was published.
 pub async fn delete(app: &'static App, req: Request) -> http::Result<Response> {
     let lock = visible_lock(app, &caller(&req)?, path_param(&req, "id")?).await?;
@@ -250,6 +337,16 @@ pub(crate) struct Rotated {
     device_id: String,
     credentials: Credentials,
 }
+
+pub const DEVICES_ROTATE_KEYS: Function = Function::http(
+    "devices-rotate-keys",
+    "POST",
+    "/api/v1/devices/{id}/rotate-keys/",
+    "New device credentials; the old ones stop working (SmartLock)",
+    |app, req| Box::pin(rotate_keys(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(|| Op::new().reply(200, "New credentials; the old ones stop working", schema_of::<Rotated>).errors(&[503]));
 
 /// `POST /api/v1/devices/{id}/rotate-keys/` → 200 `{device_id, credentials}`: new credentials; the old
 /// ones stop working.
@@ -309,11 +406,31 @@ async fn command(app: &'static App, req: Request, action: Action) -> http::Resul
     })
 }
 
+pub const DEVICES_LOCK: Function = Function::http(
+    "devices-lock",
+    "POST",
+    "/api/v1/devices/{id}/lock/",
+    "Send a lock command (SmartLock)",
+    |app, req| Box::pin(lock(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(lock_command_doc);
+
 /// `POST /api/v1/devices/{id}/lock/` `{pin_code?}` → 200 `{status: "lock command sent", device_id, timestamp,
 /// request_id, device_online}`. Two gets (lock, caller), one transaction, one publish, one shadow update.
 pub async fn lock(app: &'static App, req: Request) -> http::Result<Response> {
     command(app, req, Action::Lock).await
 }
+
+pub const DEVICES_UNLOCK: Function = Function::http(
+    "devices-unlock",
+    "POST",
+    "/api/v1/devices/{id}/unlock/",
+    "Send an unlock command (SmartLock)",
+    |app, req| Box::pin(unlock(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(lock_command_doc);
 
 /// `POST /api/v1/devices/{id}/unlock/`, as lock.
 pub async fn unlock(app: &'static App, req: Request) -> http::Result<Response> {
@@ -329,6 +446,16 @@ pub(crate) struct Status {
     last_seen: Option<String>,
     signal_strength: Option<i64>,
 }
+
+pub const DEVICES_STATUS: Function = Function::http(
+    "devices-status",
+    "GET",
+    "/api/v1/devices/{id}/status/",
+    "A lock's live status (SmartLock)",
+    |app, req| Box::pin(status(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().reply(200, "The lock's live status", schema_of::<Status>));
 
 /// `GET /api/v1/devices/{id}/status/`. One get.
 pub async fn status(app: &'static App, req: Request) -> http::Result<Response> {
@@ -356,6 +483,16 @@ pub(crate) struct Battery {
     is_low: bool,
     history: Vec<Reading>,
 }
+
+pub const DEVICES_BATTERY: Function = Function::http(
+    "devices-battery",
+    "GET",
+    "/api/v1/devices/{id}/battery/",
+    "A lock's battery level and history (SmartLock)",
+    |app, req| Box::pin(battery(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().reply(200, "Battery level and the latest readings", schema_of::<Battery>));
 
 /// `GET /api/v1/devices/{id}/battery/`: the level and the last 100 readings, newest first. One get, one query.
 pub async fn battery(app: &'static App, req: Request) -> http::Result<Response> {
@@ -391,6 +528,16 @@ pub(crate) struct LogView {
     ip_address: Option<String>,
 }
 
+pub const DEVICES_LOGS: Function = Function::http(
+    "devices-logs",
+    "GET",
+    "/api/v1/devices/{id}/logs/",
+    "A lock's access log (SmartLock)",
+    |app, req| Box::pin(logs(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().store_page(page_of::<LogView>));
+
 /// `GET /api/v1/devices/{id}/logs/`: the lock's access log, newest first, paged in the store:
 /// `{count, next, previous, results}` with `count` the lock's `log_count` and `next`/`previous`
 /// carrying cursors (`?page=N` alone works for the first 1,000 entries). One get, one query of at
@@ -403,24 +550,19 @@ pub async fn logs(app: &'static App, req: Request) -> http::Result<Response> {
     let count = usize::try_from(l.log_count).unwrap_or_default();
     let entries: page::Paginated<AccessLogEntry> =
         page::from_store(&app.store, &req, vec![query], &keyset, Some(count)).await?;
-    let results: Vec<LogView> = entries
-        .results
-        .into_iter()
-        .map(|e| LogView {
-            id: e.request_id,
-            device: e.device_id,
-            user: e.user,
-            access_method: e.access_method,
-            action: e.action,
-            status: e.status,
-            success: e.success,
-            failure_reason: e.failure_reason,
-            timestamp: iso(e.timestamp_millis.div_euclid(1000)),
-            completed_at: e.completed_at.map(iso),
-            ip_address: e.ip_address,
-        })
-        .collect();
-    http::ok(&page::Paginated { count: entries.count, next: entries.next, previous: entries.previous, results })
+    http::ok(&entries.map(|e| LogView {
+        id: e.request_id,
+        device: e.device_id,
+        user: e.user,
+        access_method: e.access_method,
+        action: e.action,
+        status: e.status,
+        success: e.success,
+        failure_reason: e.failure_reason,
+        timestamp: iso(e.timestamp_millis.div_euclid(1000)),
+        completed_at: e.completed_at.map(iso),
+        ip_address: e.ip_address,
+    }))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -430,6 +572,16 @@ pub(crate) struct SettingsView {
     #[serde(flatten)]
     settings: LockSettings,
 }
+
+pub const DEVICES_SETTINGS_GET: Function = Function::http(
+    "devices-settings-get",
+    "GET",
+    "/api/v1/devices/{id}/settings/",
+    "A lock's settings (SmartLock)",
+    |app, req| Box::pin(settings_get(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().reply(200, "The settings", schema_of::<SettingsView>));
 
 /// `GET /api/v1/devices/{id}/settings/`. One get.
 pub async fn settings_get(app: &'static App, req: Request) -> http::Result<Response> {
@@ -446,6 +598,21 @@ pub(crate) struct SettingsChanges {
     led_enabled: Option<bool>,
     notifications_enabled: Option<bool>,
 }
+
+pub const DEVICES_SETTINGS_PUT: Function = Function::http(
+    "devices-settings-put",
+    "PUT",
+    "/api/v1/devices/{id}/settings/",
+    "Change a lock's settings (SmartLock)",
+    |app, req| Box::pin(settings_put(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(|| {
+    Op::new()
+        .json(schema_of::<SettingsChanges>)
+        .example(json!({"auto_lock_enabled": true, "auto_lock_delay": 60, "notifications_enabled": false}))
+        .reply(200, "The settings", schema_of::<SettingsView>)
+});
 
 /// `PUT /api/v1/devices/{id}/settings/` (any subset) → 200 the settings. One get, one conditional update.
 pub async fn settings_put(app: &'static App, req: Request) -> http::Result<Response> {
@@ -486,6 +653,22 @@ pub(crate) struct FirmwareSent {
     timestamp: String,
 }
 
+pub const DEVICES_FIRMWARE: Function = Function::http(
+    "devices-firmware",
+    "POST",
+    "/api/v1/devices/{id}/firmware/",
+    "Send a firmware update to a lock (SmartLock)",
+    |app, req| Box::pin(firmware(app, req)),
+)
+.auth(Auth::FRESH_USER)
+.doc(|| {
+    Op::new()
+        .json(schema_of::<FirmwareBody>)
+        .example(json!({"firmware_url": "https://fw.example.com/lock-1.3.0.bin", "version": "1.3.0"}))
+        .reply(200, "Sent on the lock's ota topic", schema_of::<FirmwareSent>)
+        .errors(&[503])
+});
+
 /// `POST /api/v1/devices/{id}/firmware/` `{firmware_url, version}` → 200; publishes
 /// `{firmware_url, version, request_id, timestamp}` on `smartlock/{device_id}/ota`. One get, one publish.
 pub async fn firmware(app: &'static App, req: Request) -> http::Result<Response> {
@@ -507,8 +690,7 @@ pub async fn firmware(app: &'static App, req: Request) -> http::Result<Response>
     let version = check_text("version", &body.version, 32, true)?;
     let now = app.clock.now_secs();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let message =
-        serde_json::json!({"firmware_url": url, "version": version, "request_id": request_id, "timestamp": iso(now)});
+    let message = json!({"firmware_url": url, "version": version, "request_id": request_id, "timestamp": iso(now)});
     app.devices.publish(&format!("smartlock/{}/ota", l.device_id), message.to_string().as_bytes()).await.map_err(
         |e| {
             let mut err = ApiError::new(
@@ -527,4 +709,16 @@ pub async fn firmware(app: &'static App, req: Request) -> http::Result<Response>
         request_id,
         timestamp: iso(now),
     })
+}
+
+fn lock_command_doc() -> Op {
+    Op::new()
+        .describe("Publishes the command on the lock's command topic; the lock's response completes its log entry.")
+        .body(Body {
+            required: false,
+            content: vec![("application/json", schema_of::<CommandBody>)],
+            example: Some(json!({"pin_code": "123456"})),
+        })
+        .reply(200, "The command was sent", schema_of::<CommandSent>)
+        .errors(&[503])
 }

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::App;
+use crate::platform::function::Function;
 use crate::platform::store::{Index, Query, SkCond};
 
 use super::keys;
@@ -15,13 +16,20 @@ pub const COMMAND_TIMEOUTS_SCHEDULE: &str = "rate(1 minute)";
 /// Daily at 03:00 UTC (seed: `sync_device_time`).
 pub const TIME_SYNC_SCHEDULE: &str = "cron(0 3 * * ? *)";
 
+pub const LOCKS_CONNECTIVITY: Function = Function::schedule(
+    "locks-connectivity",
+    "Mark locks silent for 5 minutes offline (locks)",
+    CONNECTIVITY_SCHEDULE,
+    |app, _| Box::pin(check_connectivity(app)),
+);
+
 /// Marks locks silent for more than 5 minutes offline (and raises `offline`). It reads only the
 /// online index below the threshold (GSI2 `LOCKSONLINE`, sorted by last_seen): never the table.
 pub async fn check_connectivity(app: &App) -> anyhow::Result<()> {
     let threshold = app.clock.now_secs() - OFFLINE_AFTER_SECS;
     let query =
         Query::partition(keys::ONLINE_GSI2PK).index(Index::Gsi2).sk(SkCond::Lt(keys::online_gsi2sk(threshold, "")));
-    let silent: Vec<crate::locks::model::Lock> = app.store.query_all(query).await?;
+    let silent: Vec<super::model::Lock> = app.store.query_all(query).await?;
     let mut offline = 0;
     for lock in &silent {
         if service::mark_offline(app, &lock.device_id, lock.last_seen).await? {
@@ -32,6 +40,13 @@ pub async fn check_connectivity(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub const LOCKS_COMMAND_TIMEOUTS: Function = Function::schedule(
+    "locks-command-timeouts",
+    "Fail lock commands the device never answered (locks)",
+    COMMAND_TIMEOUTS_SCHEDULE,
+    |app, _| Box::pin(fail_timed_out_commands(app)),
+);
+
 /// Fails lock commands the device never answered (`PREMISES_COMMAND_TIMEOUT_SECONDS`).
 pub async fn fail_timed_out_commands(app: &App) -> anyhow::Result<()> {
     let failed = service::fail_timed_out_commands(app).await?;
@@ -40,6 +55,11 @@ pub async fn fail_timed_out_commands(app: &App) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+pub const LOCKS_TIME_SYNC: Function =
+    Function::schedule("locks-time-sync", "Publish the time to every lock (locks)", TIME_SYNC_SCHEDULE, |app, _| {
+        Box::pin(sync_time(app))
+    });
 
 /// Publishes the current time to every lock (`{command: "sync_time", timestamp, epoch}`).
 pub async fn sync_time(app: &App) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 use serde_json::Value as Json;
 
 use crate::App;
+use crate::platform::function::Function;
 
 use super::model::LOCK_STATES;
 use super::service::{self, StatusReport};
@@ -25,6 +26,11 @@ fn reject(event: &Json, why: &str) -> anyhow::Result<()> {
     tracing::warn!(device_id = device, reason = why, "MQTT message rejected");
     Ok(())
 }
+
+pub const LOCKS_MQTT_STATUS: Function =
+    Function::iot("locks-mqtt-status", "Record a lock's status report (locks)", STATUS_SQL, |app, event| {
+        Box::pin(status(app, event))
+    });
 
 /// `smartlock/{device_id}/status` `{online?, battery?, lock_status?|status?, signal_strength?, …}`.
 pub async fn status(app: &'static App, event: Json) -> anyhow::Result<()> {
@@ -56,6 +62,13 @@ pub async fn status(app: &'static App, event: Json) -> anyhow::Result<()> {
     service::record_status(app, id, StatusReport { online, battery, lock_status, signal_strength }).await
 }
 
+pub const LOCKS_MQTT_RESPONSE: Function = Function::iot(
+    "locks-mqtt-response",
+    "Complete a lock command the device answered (locks)",
+    RESPONSE_SQL,
+    |app, event| Box::pin(response(app, event)),
+);
+
 /// `smartlock/{device_id}/response` `{request_id, success, status?, reason?}`.
 pub async fn response(app: &'static App, event: Json) -> anyhow::Result<()> {
     let Some(id) = device_id(&event) else { return reject(&event, "invalid device id") };
@@ -78,11 +91,21 @@ pub async fn response(app: &'static App, event: Json) -> anyhow::Result<()> {
     service::complete_command(app, id, request_id, success, status, reason).await
 }
 
+pub const LOCKS_MQTT_HEARTBEAT: Function =
+    Function::iot("locks-mqtt-heartbeat", "Record a lock's heartbeat (locks)", HEARTBEAT_SQL, |app, event| {
+        Box::pin(heartbeat(app, event))
+    });
+
 /// `smartlock/{device_id}/heartbeat`: seen now.
 pub async fn heartbeat(app: &'static App, event: Json) -> anyhow::Result<()> {
     let Some(id) = device_id(&event) else { return reject(&event, "invalid device id") };
     service::record_heartbeat(app, id).await
 }
+
+pub const LOCKS_PRESENCE: Function =
+    Function::iot("locks-presence", "A lock connected or disconnected (locks)", PRESENCE_SQL, |app, event| {
+        Box::pin(presence(app, event))
+    });
 
 /// `$aws/events/presence/connected|disconnected/{clientId}`: a lock's connection came or went.
 /// Client ids that are not locks (other devices, tools) are ignored.

@@ -10,6 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::App;
 use crate::identity::service::get_user;
+use crate::platform::function::Function;
 use crate::platform::queue::batch::{MessageError, MessageMeta, for_each_message};
 use crate::platform::store::{self, Cond, StoreError, Update, n, s};
 
@@ -29,6 +30,14 @@ const TRIES: u32 = 3;
 /// on top, delivery stays within the function's 60 s timeout (and the queue's visibility timeout);
 /// channels left over go round the queue.
 const BUDGET: Duration = Duration::from_secs(40);
+
+pub const NOTIFICATIONS_DELIVER: Function = Function::queue(
+    "notifications-deliver",
+    "Deliver queued notifications on their channels",
+    &super::QUEUE,
+    10,
+    |app, event| Box::pin(consume(app, event)),
+);
 
 pub async fn consume(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
     for_each_message(event, |n: Notification, meta: MessageMeta| deliver(app, n, meta)).await

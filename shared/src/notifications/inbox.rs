@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::platform::config::Env;
+use crate::platform::doc::{Op, QueryParam, boolean_text, page_of, schema_of};
+use crate::platform::function::{Auth, Function};
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Keyset};
 use crate::platform::http::{self, ApiError, Request, Response, query_param};
@@ -61,6 +63,20 @@ fn unread_query(user_id: &str) -> Query {
     Query::partition(keys::unread_gsi1pk(user_id)).index(Index::Gsi1).descending()
 }
 
+pub const NOTIFICATIONS_LIST: Function = Function::http(
+    "notifications-list",
+    "GET",
+    "/api/v1/notifications/",
+    "The caller's notifications, newest first",
+    |app, req| Box::pin(list(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| {
+    Op::new()
+        .query(&[QueryParam { name: "unread", description: "Only unread notifications.", schema: boolean_text }])
+        .store_page(page_of::<InboxItem>)
+});
+
 /// `GET /api/v1/notifications/?unread=true&page=&page_size=`: newest first, paged in the store
 /// (`?cursor=`/`?before=` in `next`/`previous`). One query of at most `page_size + 1` items, and a
 /// count query unless the first page holds them all.
@@ -85,6 +101,16 @@ pub(crate) struct Count {
     count: usize,
 }
 
+pub const NOTIFICATIONS_UNREAD_COUNT: Function = Function::http(
+    "notifications-unread-count",
+    "GET",
+    "/api/v1/notifications/unread-count/",
+    "How many of the caller's notifications are unread",
+    |app, req| Box::pin(unread_count(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().reply(200, "Unread notifications", schema_of::<Count>));
+
 /// `GET /api/v1/notifications/unread-count/` → `{count}`. One count query of the unread index
 /// (one request per 1 MB of unread items; none is returned).
 pub async fn unread_count(app: &'static App, req: Request) -> http::Result<Response> {
@@ -99,6 +125,16 @@ fn mark_read(now: i64) -> Update {
         .remove("GSI1PK")
         .remove("GSI1SK")
 }
+
+pub const NOTIFICATIONS_READ: Function = Function::http(
+    "notifications-read",
+    "POST",
+    "/api/v1/notifications/{id}/read/",
+    "Mark one notification read",
+    |app, req| Box::pin(read(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().reply(200, "The notification, read", schema_of::<InboxItem>));
 
 /// `POST /api/v1/notifications/{id}/read/`: the item, read. Another user's id is 404. One conditional update.
 pub async fn read(app: &'static App, req: Request) -> http::Result<Response> {
@@ -116,6 +152,16 @@ pub async fn read(app: &'static App, req: Request) -> http::Result<Response> {
 pub(crate) struct Marked {
     marked: usize,
 }
+
+pub const NOTIFICATIONS_READ_ALL: Function = Function::http(
+    "notifications-read-all",
+    "POST",
+    "/api/v1/notifications/read-all/",
+    "Mark every notification read",
+    |app, req| Box::pin(read_all(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().reply(200, "How many were marked read", schema_of::<Marked>));
 
 /// `POST /api/v1/notifications/read-all/` → `{marked}`. The unread query, then transactions of up to 100 updates.
 pub async fn read_all(app: &'static App, req: Request) -> http::Result<Response> {
@@ -161,6 +207,20 @@ pub(crate) struct Outbox {
     results: Vec<OutboxEntry>,
 }
 
+pub const DEV_OUTBOX: Function = Function::http(
+    "dev-outbox",
+    "GET",
+    "/api/dev/outbox/",
+    "What the log providers sent (dev mode only)",
+    |app, req| Box::pin(outbox(app, req)),
+)
+.doc(|| {
+    Op::new()
+        .describe("What the log providers sent (email, SMS, Telegram), newest first; dev mode only, else 404.")
+        .reply(200, "The outbox", schema_of::<Outbox>)
+        .errors(&[404])
+});
+
 /// `GET /api/dev/outbox/` (dev mode only; 404 otherwise): what the `log` providers sent, newest first.
 pub async fn outbox(app: &'static App, _req: Request) -> http::Result<Response> {
     if app.config.env != Env::Dev {
@@ -201,6 +261,16 @@ pub(crate) struct Deliveries {
     id: String,
     deliveries: Vec<DeliveryView>,
 }
+
+pub const ADMIN_NOTIFICATIONS_GET: Function = Function::http(
+    "admin-notifications-get",
+    "GET",
+    "/api/admin/notifications/{id}/",
+    "What became of each channel of a notification (admin)",
+    |app, req| Box::pin(deliveries(app, req)),
+)
+.auth(Auth::ADMIN)
+.doc(|| Op::new().reply(200, "Per-channel delivery records", schema_of::<Deliveries>));
 
 /// `GET /api/admin/notifications/{id}/` (admin): what became of each channel of a notification. One query.
 pub async fn deliveries(app: &'static App, req: Request) -> http::Result<Response> {

@@ -16,7 +16,24 @@ pub mod sealed;
 use serde::{Deserialize, Serialize};
 
 use crate::App;
+use crate::platform::function::Module;
 use crate::platform::queue::{OutMessage, QueueDef, QueueError};
+
+/// The notifications module's functions, in catalog order.
+pub static MODULE: Module = Module {
+    name: "notifications",
+    description: "The in-app inbox, and notifications delivered by SMS, email, Telegram and push",
+    functions: &[
+        inbox::NOTIFICATIONS_LIST,
+        inbox::NOTIFICATIONS_UNREAD_COUNT,
+        inbox::NOTIFICATIONS_READ,
+        inbox::NOTIFICATIONS_READ_ALL,
+        inbox::DEV_OUTBOX,
+        deliver::NOTIFICATIONS_DELIVER,
+        inbox::ADMIN_NOTIFICATIONS_GET,
+    ],
+    queues: &[QUEUE],
+};
 
 /// The queue every notification goes through.
 pub const QUEUE: QueueDef =

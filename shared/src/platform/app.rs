@@ -44,7 +44,7 @@ pub struct LocalParts {
 
 impl Default for LocalParts {
     fn default() -> Self {
-        LocalParts { start_broker: false, queues: crate::catalog::QUEUES, sdk: None }
+        LocalParts { start_broker: false, queues: crate::catalog::queues(), sdk: None }
     }
 }
 

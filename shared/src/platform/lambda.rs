@@ -1,5 +1,5 @@
 //! The Lambda entry points: one runner per trigger kind, chosen by the
-//! function's catalog entry. A binary in `functions/` is `run(&catalog::<NAME>)`, which links
+//! function's trigger. A binary in `functions/` is `run(&<module>::<NAME>)`, which links
 //! that function's handler and no other.
 
 use std::convert::Infallible;
@@ -9,15 +9,15 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::App;
-use crate::catalog::{Function, Trigger};
+use crate::platform::function::{Function, Trigger};
 use crate::platform::{http, telemetry};
 
-/// Runs a catalog function under the Lambda runtime.
+/// Runs one function under the Lambda runtime.
 pub async fn run(function: &'static Function) -> Result<(), lambda_runtime::Error> {
     telemetry::init_lambda();
     let app = App::from_env().await.map_err(|e| format!("{e:#}"))?;
     match &function.trigger {
-        Trigger::Http { .. } => {
+        Trigger::Http(_) => {
             lambda_http::run(lambda_http::service_fn(move |req| async move {
                 Ok::<_, Infallible>(http::dispatch(app, function, req).await)
             }))

@@ -5,6 +5,8 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod devices;
+pub mod doc;
+pub mod function;
 pub mod http;
 pub mod id;
 pub mod lambda;

@@ -5,11 +5,14 @@
 //! `POST /api/v1/security/alerts/{id}/resolve/` `{notes}`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::App;
 use crate::identity::service::get_user;
 use crate::notifications::{self, Channel, Notification, Recipient};
 use crate::platform::clock::{UtcDateTime, new_id};
+use crate::platform::doc::{Body, Op, page_of, schema_of};
+use crate::platform::function::{Auth, Function};
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Keyset};
 use crate::platform::http::{self, ApiError, Request, Response, json_body};
@@ -149,7 +152,7 @@ pub async fn announce(app: &App, alert: &Alert) -> anyhow::Result<()> {
         kind: alert.alert_type.as_str().to_string(),
         title: format!("{}: {}", alert.device_name, alert.alert_type.as_str().replace('_', " ")),
         body: alert.description.clone(),
-        data: serde_json::json!({"alert_id": alert.id, "device_id": alert.device_id, "severity": alert.severity}),
+        data: json!({"alert_id": alert.id, "device_id": alert.device_id, "severity": alert.severity}),
         channels: vec![Channel::Inbox, Channel::Email],
         sealed_secret: None,
     };
@@ -228,13 +231,18 @@ fn visible(req: &Request) -> http::Result<Query> {
 async fn respond(app: &App, req: &Request, query: Query) -> http::Result<Response> {
     let keyset = Keyset::from_query(req, PAGE_SIZE, MAX_PAGE_SIZE)?;
     let alerts = page::from_store::<Alert>(&app.store, req, vec![query], &keyset, None).await?;
-    http::ok(&page::Paginated {
-        count: alerts.count,
-        next: alerts.next,
-        previous: alerts.previous,
-        results: alerts.results.into_iter().map(AlertView::from).collect::<Vec<_>>(),
-    })
+    http::ok(&alerts.map(AlertView::from))
 }
+
+pub const SECURITY_ALERTS_LIST: Function = Function::http(
+    "security-alerts-list",
+    "GET",
+    "/api/v1/security/alerts/",
+    "The caller's security alerts (SmartLock)",
+    |app, req| Box::pin(list(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().store_page(page_of::<AlertView>));
 
 /// `GET /api/v1/security/alerts/`: paged in the store. One index query of at most `page_size + 1`
 /// alerts, and a count query unless the first page holds them all.
@@ -242,6 +250,16 @@ pub async fn list(app: &'static App, req: Request) -> http::Result<Response> {
     let query = visible(&req)?;
     respond(app, &req, query).await
 }
+
+pub const SECURITY_ALERTS_UNRESOLVED: Function = Function::http(
+    "security-alerts-unresolved",
+    "GET",
+    "/api/v1/security/alerts/unresolved/",
+    "The caller's unresolved security alerts (SmartLock)",
+    |app, req| Box::pin(unresolved(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| Op::new().store_page(page_of::<AlertView>));
 
 /// `GET /api/v1/security/alerts/unresolved/`: the unresolved ones, paged in the store (the index
 /// query filtered on `is_resolved`, so resolved alerts are read and skipped there).
@@ -267,6 +285,25 @@ pub(crate) struct Resolved {
 fn not_found() -> ApiError {
     ApiError::not_found("alert_not_found", "No such alert.")
 }
+
+pub const SECURITY_ALERTS_RESOLVE: Function = Function::http(
+    "security-alerts-resolve",
+    "POST",
+    "/api/v1/security/alerts/{id}/resolve/",
+    "Resolve a security alert (SmartLock)",
+    |app, req| Box::pin(resolve(app, req)),
+)
+.auth(Auth::USER)
+.doc(|| {
+    Op::new()
+        .body(Body {
+            required: false,
+            content: vec![("application/json", schema_of::<ResolveBody>)],
+            example: Some(json!({"notes": "False alarm - user forgot PIN"})),
+        })
+        .reply(200, "Resolved", schema_of::<Resolved>)
+        .errors(&[409])
+});
 
 /// `POST /api/v1/security/alerts/{id}/resolve/` `{notes}` → 200 `{id, status: "resolved", resolved_by,
 /// resolved_at}`; someone else's alert is 404, a resolved one 409. Two gets (alert, resolver) and one

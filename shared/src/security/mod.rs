@@ -3,3 +3,13 @@
 //! owner through the notifications queue, and the alert endpoints.
 
 pub mod alerts;
+
+use crate::platform::function::Module;
+
+/// The security module's functions, in catalog order.
+pub static MODULE: Module = Module {
+    name: "security",
+    description: "Security alerts the locks raise (seed 003)",
+    functions: &[alerts::SECURITY_ALERTS_LIST, alerts::SECURITY_ALERTS_UNRESOLVED, alerts::SECURITY_ALERTS_RESOLVE],
+    queues: &[],
+};

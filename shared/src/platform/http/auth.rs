@@ -1,11 +1,35 @@
 //! Bearer-token hooks. The platform only extracts the token and enforces the
-//! catalog's requirement; verifying tokens belongs to the identity module,
+//! route's requirement; verifying tokens belongs to the identity module,
 //! which installs its [`TokenVerifier`] in the [`App`](crate::App).
 
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Request};
 use crate::App;
+
+/// What a user may do. Seeds 001 and 003 name these roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Staff,
+    Member,
+    Worker,
+    Contractor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+            Role::Member => "member",
+            Role::Worker => "worker",
+            Role::Contractor => "contractor",
+        }
+    }
+}
 
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! HTTP plumbing shared by every HTTP function: the error type and its
 //! response shape, JSON bodies, path and query parameters, and the request
-//! pipeline ([`dispatch`]) that applies the body limit, CORS, the catalog's
+//! pipeline ([`dispatch`]) that applies the body limit, CORS, the route's
 //! auth requirement and the security headers around each handler.
 
 pub mod auth;
@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::App;
-use crate::catalog::{Auth, ErrorShape, Function, Trigger};
+use crate::platform::function::{Auth, ErrorShape, Function, Route};
 use crate::platform::store::StoreError;
 
 pub use auth::Principal;
@@ -220,9 +220,10 @@ pub fn source_ip(req: &Request) -> Option<String> {
 
 /// Runs one HTTP function on one request: the same pipeline under Lambda and locally.
 pub async fn dispatch(app: &'static App, function: &'static Function, req: Request) -> Response {
-    let Trigger::Http { handler, .. } = &function.trigger else {
+    let Some(route) = function.route() else {
         return ApiError::internal(anyhow::anyhow!("{} is not an HTTP function", function.name)).into_response();
     };
+    let handler = route.handler;
     let started = Instant::now();
     let span = tracing::info_span!(
         "request",
@@ -236,14 +237,14 @@ pub async fn dispatch(app: &'static App, function: &'static Function, req: Reque
         let mut response = if req.method() == Method::OPTIONS {
             preflight()
         } else {
-            match admit(app, function, req).await {
+            match admit(app, route, req).await {
                 Err(e) => {
-                    let e = match function.errors {
+                    let e = match route.errors {
                         ErrorShape::Detail => e,
                         ErrorShape::Envelope => e.enveloped(),
                     };
                     let mut response = e.into_response();
-                    if response.status() == StatusCode::UNAUTHORIZED && matches!(function.auth, Auth::Bearer { .. }) {
+                    if response.status() == StatusCode::UNAUTHORIZED && matches!(route.auth, Auth::Bearer { .. }) {
                         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                     }
                     response
@@ -269,7 +270,7 @@ pub async fn dispatch(app: &'static App, function: &'static Function, req: Reque
 
 /// Checks what must hold before the handler runs: body size and authentication (for a fresh
 /// route, against the stored user).
-async fn admit(app: &'static App, function: &Function, mut req: Request) -> Result<Request> {
+async fn admit(app: &'static App, route: &Route, mut req: Request) -> Result<Request> {
     if req.body().len() > app.config.max_body_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -277,7 +278,7 @@ async fn admit(app: &'static App, function: &Function, mut req: Request) -> Resu
             format!("The body exceeds {} bytes.", app.config.max_body_bytes),
         ));
     }
-    match function.auth {
+    match route.auth {
         Auth::Public | Auth::Device => {}
         Auth::Bearer { roles, fresh } => {
             let token = auth::bearer_token(&req).ok_or_else(|| {
@@ -287,7 +288,7 @@ async fn admit(app: &'static App, function: &Function, mut req: Request) -> Resu
             if fresh || !roles.is_empty() {
                 principal = app.auth.current(app, principal).await?;
             }
-            if !roles.is_empty() && !roles.contains(&principal.role.as_str()) {
+            if !roles.is_empty() && !roles.iter().any(|r| r.as_str() == principal.role) {
                 return Err(ApiError::forbidden(
                     "permission_denied",
                     "You do not have permission to perform this action.",

@@ -49,6 +49,18 @@ pub struct Paginated<T> {
     pub results: Vec<T>,
 }
 
+impl<T> Paginated<T> {
+    /// The same page with each result turned into what the API shows.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paginated<U> {
+        Paginated {
+            count: self.count,
+            next: self.next,
+            previous: self.previous,
+            results: self.results.into_iter().map(f).collect(),
+        }
+    }
+}
+
 /// The request's path and query with `page` set to `number`.
 fn page_url(req: &Request, number: usize) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());

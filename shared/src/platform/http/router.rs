@@ -1,9 +1,9 @@
-//! Route matching from the catalog, as API Gateway does it: paths match
+//! Route matching over functions' routes, as API Gateway does it: paths match
 //! exactly as declared (trailing slash included), `{name}` matches one
 //! non-empty segment. Under Lambda API Gateway routes; the local stack and
 //! the tests route with this.
 
-use crate::catalog::{Function, Trigger};
+use crate::platform::function::Function;
 
 /// The outcome of matching a request line.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ enum Segment {
     Param(&'static str),
 }
 
-/// The HTTP routes of a catalog.
+/// The HTTP routes of a list of functions.
 pub struct Router<'c> {
     routes: Vec<Route<'c>>,
 }
@@ -37,9 +37,9 @@ impl<'c> Router<'c> {
     pub fn new(functions: &'c [Function]) -> Self {
         let routes = functions
             .iter()
-            .filter_map(|function| match &function.trigger {
-                Trigger::Http { method, path, .. } => Some(Route { method, segments: parse(path), function }),
-                _ => None,
+            .filter_map(|function| {
+                let route = function.route()?;
+                Some(Route { method: route.method, segments: parse(route.path), function })
             })
             .collect();
         Router { routes }
@@ -91,17 +91,11 @@ fn match_segments(segments: &[Segment], parts: &[&str]) -> Option<Vec<(String, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Auth, ErrorShape, Function, Trigger};
+    use crate::platform::function::Function;
     use crate::platform::http::ok;
 
     fn route(name: &'static str, method: &'static str, path: &'static str) -> Function {
-        Function {
-            name,
-            summary: "test",
-            auth: Auth::Public,
-            errors: ErrorShape::Detail,
-            trigger: Trigger::Http { method, path, handler: |_, _| Box::pin(async { ok(&()) }) },
-        }
+        Function::http(name, method, path, "test", |_, _| Box::pin(async { ok(&()) }))
     }
 
     fn found(m: RouteMatch<'_>) -> (&'static str, Vec<(String, String)>) {

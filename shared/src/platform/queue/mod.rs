@@ -11,7 +11,7 @@ pub mod batch;
 pub mod embedded;
 pub mod sqs;
 
-/// A queue as the catalog declares it; `template.yaml` declares the same.
+/// A queue as its module declares it; `template.yaml` declares the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueDef {
     /// Logical name (`bank-transactions`); also the SQS queue name's suffix.
