@@ -1,7 +1,7 @@
 //! What the end-to-end tests share: stores to run on, the binary, ports, polling.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -213,11 +213,6 @@ pub fn data_dir(prefix: &str) -> PathBuf {
     dir
 }
 
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Polls `check` until it returns `Some` or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
 where
@@ -267,49 +262,73 @@ impl Server {
         table: String,
         env: &[(&str, &str)],
     ) -> Server {
-        // A port `free_port` found may be taken (by another test's connection) before the child
-        // binds it; the child then exits, and the start is tried again on other ports.
-        for _ in 0..3 {
-            let (http, mqtt) = (free_port(), free_port());
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_premises"));
-            cmd.env("PREMISES_HTTP_ADDR", format!("127.0.0.1:{http}"))
-                .env("PREMISES_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
-                .env("PREMISES_DATA_DIR", &data_dir)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit());
-            for (k, v) in backend.env(&table) {
-                cmd.env(k, v);
-            }
-            for (k, v) in env {
-                cmd.env(k, v);
-            }
-            let child = cmd.spawn().expect("start premises");
-            let mut server = Server {
-                child: Some(child),
-                base: format!("http://127.0.0.1:{http}"),
-                mqtt: SocketAddr::from(([127, 0, 0, 1], mqtt)),
-                data_dir: data_dir.clone(),
-                table: table.clone(),
-            };
-            let client = reqwest::Client::new();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let health = client.get(format!("{}/health/", server.base)).send().await;
-                if health.is_ok_and(|r| r.status().is_success()) {
-                    return server;
-                }
-                let exited = server.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some());
-                assert!(Instant::now() < deadline, "premises did not answer on {} within 60 s", server.base);
-                if exited {
-                    eprintln!("premises exited before answering on {} (a port taken?); starting again", server.base);
-                    server.child = None;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        // Port 0: the child binds what the kernel gives it and prints the addresses (`MQTT  mqtt://…`,
+        // then `HTTP  http://…` last), so no port is chosen here that another test could take first.
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_premises"));
+        cmd.env("PREMISES_HTTP_ADDR", "127.0.0.1:0")
+            .env("PREMISES_MQTT_ADDR", "127.0.0.1:0")
+            .env("PREMISES_DATA_DIR", &data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in backend.env(&table) {
+            cmd.env(k, v);
         }
-        panic!("premises exited before answering, three times");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start premises");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // Reads the start lines, hands the addresses over, then keeps draining stdout so that the
+        // child's later lines ("stopping", "stopped") never meet a closed pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut mqtt = None;
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("MQTT  mqtt://") {
+                    mqtt = addr.parse::<SocketAddr>().ok();
+                } else if let Some(addr) = line.strip_prefix("HTTP  http://")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send((addr.to_string(), mqtt));
+                }
+            }
+        });
+        let mut server = Server {
+            child: Some(child),
+            base: String::new(),
+            mqtt: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            table,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (http, mqtt) = loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(addrs) => break addrs,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("premises exited before listening"),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let exited = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                    assert!(exited.is_none(), "premises exited before listening: {exited:?}");
+                    assert!(Instant::now() < deadline, "premises did not listen within 60 s");
+                }
+            }
+        };
+        server.base = format!("http://{http}");
+        if let Some(mqtt) = mqtt {
+            server.mqtt = mqtt;
+        }
+        let client = reqwest::Client::new();
+        loop {
+            let health = client.get(format!("{}/health/", server.base)).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "premises did not answer on {} within 60 s", server.base);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -66,10 +66,12 @@ async fn serve() -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     println!("premises {} (store: {:?}, data: {})", env!("CARGO_PKG_VERSION"), c.store, c.data_dir.display());
-    println!("HTTP  http://{}", stack.http_addr);
     if let Some(mqtt) = stack.mqtt_addr {
         println!("MQTT  mqtt://{mqtt}");
     }
+    // The last line of the start, once everything listens: whoever started premises on port 0
+    // (the tests) reads the addresses it bound from these lines.
+    println!("HTTP  http://{}", stack.http_addr);
     shutdown.await;
     println!("stopping: draining in-flight work");
     stack.stop().await;
