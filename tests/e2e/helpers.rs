@@ -331,6 +331,40 @@ impl Server {
         }
     }
 
+    /// The stack in this process on `clock` rather than a child on the system clock: a manual
+    /// clock moves the queue's visibility timeouts on demand instead of waiting them out. It gets
+    /// the variables a child would; the `Server` names its addresses and data directory and the
+    /// `Stack` keeps it running (drop both to stop it).
+    pub async fn in_process(
+        backend: &Backend,
+        env: &[(&str, &str)],
+        clock: shared::platform::clock::Clock,
+    ) -> (premises_local::Stack, Server) {
+        let (data_dir, table) = (data_dir("server"), unique("e2e"));
+        let mut vars: Vec<(String, String)> = vec![
+            ("PREMISES_HTTP_ADDR".into(), "127.0.0.1:0".into()),
+            ("PREMISES_MQTT_ADDR".into(), "127.0.0.1:0".into()),
+            ("PREMISES_DATA_DIR".into(), data_dir.display().to_string()),
+        ];
+        vars.extend(backend.env(&table));
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = shared::platform::config::Config::from_vars(vars).expect("the variables make a config");
+        let sdk = match backend {
+            Backend::Dynamodb(endpoint) => Some(dynamodb_sdk(endpoint).await),
+            Backend::Embedded => None,
+        };
+        let options = premises_local::Options { sdk, ..premises_local::Options::default() };
+        let stack = premises_local::Stack::start(config, clock, options).await.expect("the stack starts");
+        let server = Server {
+            child: None,
+            base: format!("http://{}", stack.http_addr),
+            mqtt: stack.mqtt_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            data_dir,
+            table,
+        };
+        (stack, server)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -201,7 +201,8 @@ async fn a_message_the_queue_delivers_twice_makes_one_inbox_item_and_one_sms(bac
 }
 
 /// A server whose SMS go to a Twilio stand-in and Telegram messages to a Telegram stand-in.
-async fn with_providers(backend: &Backend, twilio: &StandIn, telegram: &StandIn) -> Server {
+/// The variables that point SMS at the Twilio stand-in and Telegram at its own, with the admin.
+fn providers_env<'a>(twilio: &'a StandIn, telegram: &'a StandIn) -> Vec<(&'a str, &'a str)> {
     let mut env = vec![
         ("PREMISES_SMS_PROVIDER", "twilio"),
         ("PREMISES_TWILIO_BASE_URL", twilio.base.as_str()),
@@ -213,7 +214,11 @@ async fn with_providers(backend: &Backend, twilio: &StandIn, telegram: &StandIn)
         ("PREMISES_TELEGRAM_BASE_URL", telegram.base.as_str()),
     ];
     env.extend_from_slice(ADMIN_ENV);
-    Server::start_with_env(backend, &env).await
+    env
+}
+
+async fn with_providers(backend: &Backend, twilio: &StandIn, telegram: &StandIn) -> Server {
+    Server::start_with_env(backend, &providers_env(twilio, telegram)).await
 }
 
 async fn set_telegram(client: &Client, server: &Server, access: &str, chat: &str) {
@@ -265,9 +270,12 @@ async fn a_provider_500_is_retried_and_delivered_once(backend: Backend) {
 
 async fn a_provider_failing_every_try_is_retried_through_the_queue_and_delivered_once(backend: Backend) {
     // Three 500s use up the in-place tries; the message comes back after the queue's 60 s
-    // visibility timeout and only the SMS, still owed, is sent again.
+    // visibility timeout and only the SMS, still owed, is sent again. The stack runs in this
+    // process on a manual clock, which moves past the timeout instead of waiting it out; it
+    // starts ahead of real time, so the message this test sends on the system clock is due.
     let (twilio, telegram) = (StandIn::start(&[500, 500, 500, 201]).await, StandIn::start(&[200]).await);
-    let server = with_providers(&backend, &twilio, &telegram).await;
+    let clock = Clock::manual(Clock::System.now_millis() + 600_000);
+    let (_stack, server) = Server::in_process(&backend, &providers_env(&twilio, &telegram), clock.clone()).await;
     let client = Client::new();
     let admin = admin_access(&client, &server).await;
     let (owner, access) = user(&client, &server, "requeued@example.com", "+14155550105").await;
@@ -287,7 +295,11 @@ async fn a_provider_failing_every_try_is_retried_through_the_queue_and_delivered
     .await;
     assert!(retrying.is_some(), "the SMS waits for a retry through the queue, the Telegram message went out");
     assert_eq!(twilio.requests().len(), 3);
-    let delivered = eventually(Duration::from_secs(90), || async {
+    // Not before the visibility timeout has passed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(twilio.requests().len(), 3, "the message stays invisible for its 60 s");
+    clock.advance_millis(61_000);
+    let delivered = eventually(Duration::from_secs(20), || async {
         let d = deliveries(&client, &server, &admin, &alert.id).await;
         (d["sms"]["status"] == "delivered").then_some(d)
     })
