@@ -1111,18 +1111,13 @@ async fn a_long_ledger_and_runs_of_every_status_are_paged_in_the_store(backend: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement for docs/perf.md"]
 async fn ledger_page_timing_with_1500_entries() {
+    use crate::helpers::{measured_backends, median};
     use shared::platform::store::{Query, SkCond};
     use std::time::Instant;
-    let backends = [Some(Backend::Embedded), Backend::dynamodb()];
-    for backend in backends.into_iter().flatten() {
-        let name = if matches!(backend, Backend::Embedded) { "embedded" } else { "DynamoDB Local" };
+    for (name, backend) in measured_backends() {
         let mut t = T::start(&backend).await;
         t.room("900", 0).await;
         let base = "/api/admin/rooms/900/ledger/";
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
         let time_page = |path: String| {
             let t = &t;
             async move {

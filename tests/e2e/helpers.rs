@@ -126,6 +126,20 @@ pub async fn all_pages(client: &reqwest::Client, base: &str, token: &str, path: 
     items
 }
 
+/// The stores a measurement (an ignored test for docs/perf.md) runs on, with their names: the
+/// embedded one, and DynamoDB Local when it runs.
+pub fn measured_backends() -> Vec<(&'static str, Backend)> {
+    let mut backends = vec![("embedded", Backend::Embedded)];
+    backends.extend(Backend::dynamodb().map(|b| ("DynamoDB Local", b)));
+    backends
+}
+
+/// The median of some timings.
+pub fn median(mut timings: Vec<f64>) -> f64 {
+    timings.sort_by(f64::total_cmp);
+    timings[timings.len() / 2]
+}
+
 /// Walks a store-paged list (`{count, next, previous, results}` with cursors) `size` items a page
 /// and checks it as a client sees it: `count` is `total` on every page, every page but the last
 /// is full, `previous` from the last page walks back through the same pages, and `?page=2` is

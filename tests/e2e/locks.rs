@@ -716,19 +716,14 @@ async fn overlong_alert_and_notification_ids_are_404_and_overlong_notes_are_400(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement for docs/perf.md"]
 async fn logs_page_timing_with_1500_commands() {
+    use crate::helpers::{measured_backends, median};
     use shared::platform::store::{Query, SkCond};
     use std::time::Instant;
-    let backends = [Some(Backend::Embedded), Backend::dynamodb()];
-    for backend in backends.into_iter().flatten() {
-        let name = if matches!(backend, Backend::Embedded) { "embedded" } else { "DynamoDB Local" };
+    for (name, backend) in measured_backends() {
         let t = T::start(&backend).await;
         let owner = t.user().await;
         t.register(&owner, "TIMING000001").await;
         let base = "/api/v1/devices/TIMING000001/logs/";
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
         let time_page = |path: String| {
             let (t, owner) = (&t, &owner);
             async move {

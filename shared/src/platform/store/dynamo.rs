@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
@@ -250,10 +251,10 @@ impl DynamoStore {
         Ok(out.attributes.map(item_from_sdk).transpose()?.filter(|item| !is_expired(item, now)))
     }
 
-    /// The key condition and filter of `query` (the query's own filter and the TTL's), with their
-    /// placeholders.
-    fn query_expressions(&self, query: &Query) -> Result<(String, String, Placeholders)> {
-        let (pk_name, sk_name, _) = query.index.attributes();
+    /// The Query request of `query`: its table or index, key condition and filter (the query's own
+    /// and the TTL's), strongly consistent on the table (GSIs refuse it).
+    fn query_request(&self, query: &Query) -> Result<QueryFluentBuilder> {
+        let (pk_name, sk_name, index_name) = query.index.attributes();
         let mut expr = Expr::default();
         let pk = format!("{} = {}", expr.name(pk_name), expr.value(&Value::S(query.pk.clone())));
         let key_condition = match &query.sk {
@@ -282,16 +283,8 @@ impl DynamoStore {
         if let Some(cond) = &query.filter {
             filter = format!("{filter} AND {}", expr.cond(cond)?);
         }
-        Ok((key_condition, filter, expr.into_parts()))
-    }
-
-    /// One page; when the filter (the query's own, and expired items) thins a page out, asks
-    /// DynamoDB again (up to [`MAX_QUERY_ROUNDS`] times) to fill it up to the limit.
-    pub async fn query(&self, query: Query) -> Result<Page> {
-        let mut start = query.cursor.as_deref().map(|cursor| decode_cursor(cursor, &query)).transpose()?;
-        let (_, _, index_name) = query.index.attributes();
-        let (key_condition, filter, (names, values)) = self.query_expressions(&query)?;
-        let request = self
+        let (names, values) = expr.into_parts();
+        Ok(self
             .client
             .query()
             .table_name(&*self.table)
@@ -300,9 +293,14 @@ impl DynamoStore {
             .filter_expression(filter)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
-            .scan_index_forward(!query.descending)
-            // Strongly consistent reads are for the table only; GSIs refuse them.
-            .consistent_read(index_name.is_none());
+            .consistent_read(index_name.is_none()))
+    }
+
+    /// One page; when the filter (the query's own, and expired items) thins a page out, asks
+    /// DynamoDB again (up to [`MAX_QUERY_ROUNDS`] times) to fill it up to the limit.
+    pub async fn query(&self, query: Query) -> Result<Page> {
+        let mut start = query.cursor.as_deref().map(|cursor| decode_cursor(cursor, &query)).transpose()?;
+        let request = self.query_request(&query)?.scan_index_forward(!query.descending);
 
         let mut items = Vec::new();
         for _ in 0..MAX_QUERY_ROUNDS {
@@ -331,19 +329,7 @@ impl DynamoStore {
 
     /// `Select=COUNT`, page after page (1 MB of items read each).
     pub async fn count(&self, query: Query) -> Result<usize> {
-        let (_, _, index_name) = query.index.attributes();
-        let (key_condition, filter, (names, values)) = self.query_expressions(&query)?;
-        let request = self
-            .client
-            .query()
-            .table_name(&*self.table)
-            .set_index_name(index_name.map(str::to_string))
-            .key_condition_expression(key_condition)
-            .filter_expression(filter)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .select(Select::Count)
-            .consistent_read(index_name.is_none());
+        let request = self.query_request(&query)?.select(Select::Count);
         let mut total = 0usize;
         let mut start = None;
         loop {
