@@ -2,6 +2,7 @@
 #
 #   make test         everything CI checks (scripts/test.sh; installs tools into .tools/ once)
 #   make build        release arm64 Lambda binaries of every function (cargo lambda; target/lambda/<name>/bootstrap)
+#   make generated    rewrite the generated files: template.yaml, stacks/*.yaml, docs/openapi.json
 #   make deploy       sam build, then deploy with `sam deploy --guided` (docs/deploy.md)
 #   make perf         size and cold-start init time of the health function (docs/perf.md)
 #   make run          the local stack: every function in one process (cargo run)
@@ -10,13 +11,16 @@
 SHELL := /bin/bash
 VENV_BIN := $(CURDIR)/.tools/venv/bin
 
-.PHONY: help test build deploy perf run clean-tools
+.PHONY: help test generated build deploy perf run clean-tools
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
 
 test:
 	bash scripts/test.sh
+
+generated:
+	PREMISES_BLESS=1 cargo test -p shared --test template --test api_doc
 
 build:
 	bash scripts/tools.sh build

@@ -18,7 +18,7 @@
 #                validated as OpenAPI 3.1, schemathesis over every documented
 #                operation with an admin and a member token, and Swagger UI and
 #                ReDoc rendered in headless Chromium with no network
-#  9. template   cfn-lint and sam validate --lint on template.yaml
+#  9. template   cfn-lint and sam validate --lint on template.yaml and every stacks/*.yaml
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -273,10 +273,15 @@ api_checks() {
 	render_page /api/redoc/ || return 1
 }
 
+# The generated template: the root and every module stack (shared/tests/template.rs has
+# already checked they are what the modules generate).
 template_checks() {
-	"$VENV/bin/cfn-lint" template.yaml || return 1
-	echo "cfn-lint: template.yaml ok"
-	"$VENV/bin/sam" validate --lint --template template.yaml
+	local files=(template.yaml stacks/*.yaml) f
+	"$VENV/bin/cfn-lint" "${files[@]}" || return 1
+	echo "cfn-lint: ${files[*]} ok"
+	for f in "${files[@]}"; do
+		"$VENV/bin/sam" validate --lint --template "$f" || return 1
+	done
 }
 
 # --------------------------------------------------------------------- main
@@ -305,6 +310,6 @@ DESC="cargo test --workspace --exclude functions (engines: DynamoDB Local, moto)
 STEPS[-1]+="  ($TEST_TOTALS)"
 DESC="scripts/lambda_runtime.py smoke --binary target/debug/health" step smoke smoke
 DESC="premises on free ports: openapi-spec-validator, schemathesis (admin, member), Chromium renders /api/docs/ and /api/redoc/" step api api_checks
-DESC="cfn-lint template.yaml; sam validate --lint --template template.yaml" step template template_checks
+DESC="cfn-lint and sam validate --lint: template.yaml stacks/*.yaml" step template template_checks
 summary
 echo "make test: all steps passed"

@@ -1,7 +1,7 @@
 //! The catalog: every module, and so every Lambda function with its trigger and handler. Each
 //! module declares its functions next to their handlers and lists them in its `MODULE`; this is
 //! their concatenation. The function binaries name one function each; the local stack,
-//! `template.yaml` (checked by a test) and the API document read the whole list.
+//! the generated template (`shared::platform::template`) and the API document read the whole list.
 
 use std::sync::OnceLock;
 

@@ -14,6 +14,7 @@ pub static MODULE: Module = Module {
     description: "Service health, for load balancers and the seeds' clients",
     functions: &[HEALTH, API_V1_HEALTH],
     queues: &[],
+    params: &[],
 };
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

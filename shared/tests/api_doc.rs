@@ -87,7 +87,7 @@ fn the_committed_document_is_fresh() {
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         text == api_doc::document_json(),
-        "docs/openapi.json is stale; regenerate it with: cargo run -- openapi > docs/openapi.json (or PREMISES_BLESS=1 cargo test -p shared --test api_doc)"
+        "docs/openapi.json is stale; regenerate it with `make generated` (PREMISES_BLESS=1 cargo test -p shared --test api_doc)"
     );
 }
 

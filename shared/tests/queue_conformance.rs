@@ -28,7 +28,13 @@ const START_MILLIS: i64 = 1_700_000_000_000;
 /// A queue definition with a name no other test uses (SQS queues on moto outlive the test).
 fn def(prefix: &str, visibility_timeout_secs: u32, max_receive_count: u32, fifo: bool) -> QueueDef {
     let name: &'static str = Box::leak(support::unique(prefix).into_boxed_str());
-    QueueDef { name, visibility_timeout_secs, max_receive_count, fifo }
+    QueueDef {
+        name,
+        visibility_timeout_secs,
+        max_receive_count,
+        fifo,
+        retention_secs: QueueDef::DEFAULT_RETENTION_SECS,
+    }
 }
 
 /// A queue file removed when the test ends.
@@ -243,9 +249,9 @@ impl Backend {
         let handles: Vec<(String, String)> =
             event.records.iter().map(|m| (m.message_id.clone().unwrap(), m.receipt_handle.clone().unwrap())).collect();
         let response = handler(event).await;
-        let failed: HashSet<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let failures: HashSet<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         for (id, handle) in &handles {
-            if !failed.contains(id.as_str()) {
+            if !failures.contains(id.as_str()) {
                 self.delete(queue, handle).await;
             }
         }
@@ -655,6 +661,12 @@ async fn the_consumer_keeps_a_fifo_group_in_order_across_a_failure() {
 #[test]
 fn a_queue_definition_needs_a_positive_max_receive_count() {
     let file = TempFile::new();
-    let q = QueueDef { name: "zero", visibility_timeout_secs: 30, max_receive_count: 0, fifo: false };
+    let q = QueueDef {
+        name: "zero",
+        visibility_timeout_secs: 30,
+        max_receive_count: 0,
+        fifo: false,
+        retention_secs: QueueDef::DEFAULT_RETENTION_SECS,
+    };
     assert!(EmbeddedQueue::open(&file.0, Clock::manual(START_MILLIS), &[q]).is_err());
 }

@@ -17,7 +17,7 @@ use shared::platform::clock::Clock;
 use shared::platform::store::dynamo::DynamoStore;
 use shared::platform::store::embedded::EmbeddedStore;
 use shared::platform::store::{
-    Cond, Index, Item, Key, Query, SkCond, Store, StoreError, Update, Value, Write, cursor_at, n, s,
+    Cond, Index, Item, Key, Query, SkCond, Store, StoreError, Tx, TxError, Update, Value, Write, cursor_at, n, s,
 };
 
 const START_MILLIS: i64 = 1_700_000_000_000;
@@ -104,6 +104,7 @@ conformance!(
     adding_to_a_non_number_is_invalid,
     updates_refuse_to_touch_key_attributes,
     a_transaction_with_failing_conditions_writes_nothing_and_names_them,
+    a_transaction_reports_the_meaning_of_its_first_named_failed_write,
     a_successful_transaction_writes_everything,
     a_transaction_with_an_invalid_write_is_invalid_and_writes_nothing,
     twenty_concurrent_debits_spend_only_what_the_balance_has,
@@ -519,6 +520,52 @@ async fn a_transaction_with_failing_conditions_writes_nothing_and_names_them(f: 
     let result = f.store.transact(two_failing).await;
     assert!(matches!(&result, Err(StoreError::TransactionCanceled { failed }) if *failed == vec![1, 3]), "{result:?}");
     assert_eq!(all(&f.store, Query::partition("tx")).await, before);
+}
+
+async fn a_transaction_reports_the_meaning_of_its_first_named_failed_write(f: Fixture) {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Why {
+        Taken,
+        Closed,
+    }
+    f.store.put(item("named", "taken", [("n", n(1))]), None).await.unwrap();
+    f.store.put(item("named", "guard", [("open", Value::Bool(false))]), None).await.unwrap();
+    let before = all(&f.store, Query::partition("named")).await;
+    let tx = |taken: &str, unnamed_fails: bool| {
+        let mut tx = Tx::new();
+        let unnamed = if unnamed_fails { Cond::item_exists() } else { Cond::item_absent() };
+        tx.push(Write::Put { item: item("named", "free", [("n", n(2))]), cond: Some(unnamed) })
+            .push_or(
+                Write::Put { item: item("named", taken, [("n", n(3))]), cond: Some(Cond::item_absent()) },
+                Why::Taken,
+            )
+            .push_or(
+                Write::Check { key: key("named", "guard"), cond: Cond::eq("open", Value::Bool(true)) },
+                Why::Closed,
+            );
+        tx
+    };
+    // Two named writes fail: the first in write order is the answer; commit_all names both.
+    let result = f.store.commit(tx("taken", false)).await;
+    assert!(matches!(result, Err(TxError::Failed(Why::Taken))), "{result:?}");
+    let result = f.store.commit_all(tx("taken", false)).await;
+    assert!(matches!(&result, Err(TxError::Failed(all)) if *all == [Why::Taken, Why::Closed]), "{result:?}");
+    // One named write fails.
+    let result = f.store.commit(tx("other", false)).await;
+    assert!(matches!(result, Err(TxError::Failed(Why::Closed))), "{result:?}");
+    // Only an unnamed write fails: the store's cancellation, by position.
+    f.store.put(item("named", "guard", [("open", Value::Bool(true))]), None).await.unwrap();
+    let result = f.store.commit(tx("other", true)).await;
+    assert!(
+        matches!(&result, Err(TxError::Store(StoreError::TransactionCanceled { failed })) if *failed == vec![0]),
+        "{result:?}"
+    );
+    f.store.put(item("named", "guard", [("open", Value::Bool(false))]), None).await.unwrap();
+    assert_eq!(all(&f.store, Query::partition("named")).await, before, "nothing was written");
+    // Every condition holds: everything is written.
+    f.store.put(item("named", "guard", [("open", Value::Bool(true))]), None).await.unwrap();
+    f.store.commit(tx("other", false)).await.unwrap();
+    assert!(f.store.get(&key("named", "other")).await.unwrap().is_some());
 }
 
 async fn a_successful_transaction_writes_everything(f: Fixture) {

@@ -23,8 +23,13 @@ use shared::platform::store::{Key, Query, Update, n, s};
 
 use crate::helpers::{Backend, eventually, unique};
 
-static TEST_QUEUES: &[QueueDef] =
-    &[QueueDef { name: "test-events", visibility_timeout_secs: 30, max_receive_count: 3, fifo: false }];
+static TEST_QUEUES: &[QueueDef] = &[QueueDef {
+    name: "test-events",
+    visibility_timeout_secs: 30,
+    max_receive_count: 3,
+    fifo: false,
+    retention_secs: QueueDef::DEFAULT_RETENTION_SECS,
+}];
 
 fn test_catalog() -> &'static [Function] {
     static FUNCTIONS: LazyLock<Vec<Function>> = LazyLock::new(|| {

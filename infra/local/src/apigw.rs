@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use anyhow::Context;
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -26,8 +27,7 @@ pub struct Incoming<'a> {
 /// The request as `lambda_http` hands it to a handler under Lambda.
 pub fn to_lambda_request(req: &Incoming<'_>, clock: &Clock) -> anyhow::Result<lambda_http::Request> {
     let event = event(req, clock);
-    lambda_http::request::from_str(&event.to_string())
-        .map_err(|e| anyhow::anyhow!("API Gateway event does not parse: {e}"))
+    lambda_http::request::from_str(&event.to_string()).context("API Gateway event does not parse")
 }
 
 /// The API Gateway HTTP API payload 2.0 event for `req`.

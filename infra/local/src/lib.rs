@@ -131,7 +131,8 @@ impl Stack {
                     ),
                 },
                 Trigger::Schedule { expression, .. } if app.config.run_schedules => {
-                    let period = schedule::period(expression).map_err(|e| anyhow::anyhow!("{}: {e}", function.name))?;
+                    let period =
+                        schedule::period(expression).map_err(|e| anyhow::anyhow!("function {}: {e}", function.name))?;
                     if let Some(period) = period {
                         tasks.spawn(run_schedule(app, function, period, shutdown.subscribe()));
                     }
@@ -178,7 +179,7 @@ pub async fn ensure_admin(app: &App) -> anyhow::Result<bool> {
     let Some(admin) = &app.config.admin else { return Ok(false) };
     let created = shared::identity::service::ensure_admin(app, &admin.email, &admin.password)
         .await
-        .map_err(|e| anyhow::anyhow!("PREMISES_ADMIN_EMAIL/PREMISES_ADMIN_PASSWORD: cannot create the admin: {e}"))?;
+        .context("PREMISES_ADMIN_EMAIL/PREMISES_ADMIN_PASSWORD: cannot create the admin")?;
     if created {
         tracing::info!(email = %admin.email, "created the admin user");
     }
@@ -357,7 +358,7 @@ fn iot_rules(functions: &'static [Function]) -> anyhow::Result<Vec<Rule>> {
             _ => None,
         })
         .map(|(f, sql, handler)| {
-            IotRule::parse(sql).map(|rule| (rule, f, handler)).map_err(|e| anyhow::anyhow!("{}: {e}", f.name))
+            IotRule::parse(sql).map(|rule| (rule, f, handler)).with_context(|| format!("function {}", f.name))
         })
         .collect()
 }

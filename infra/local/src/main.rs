@@ -97,7 +97,7 @@ async fn create_admin() -> anyhow::Result<()> {
     config.mqtt_addr.set_port(0);
     // build_app creates the admin when absent (as every start of the stack does).
     let app = build_app(config, Clock::System, catalog::queues(), None, None).await?;
-    let existing = shared::identity::service::find_by_email(app, &email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let existing = shared::identity::service::find_by_email(app, &email).await?;
     match existing {
         Some(user) => println!("admin {email}: present (id {}, role {})", user.id, user.role.as_str()),
         None => anyhow::bail!("admin {email} was not created"),

@@ -25,6 +25,7 @@ pub static MODULE: Module = Module {
     description: "The API reference: this OpenAPI document, Swagger UI and ReDoc",
     functions: &[pages::API_SCHEMA, pages::API_DOCS, pages::API_REDOC],
     queues: &[],
+    params: &[],
 };
 
 /// `{"detail", "code", "field"?}`: the error body of most seeds (DRF style).

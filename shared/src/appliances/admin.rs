@@ -9,12 +9,12 @@ use serde_json::{Value as Json, json};
 
 use crate::App;
 use crate::platform::doc::{Body, Op, QueryParam, enum_schema, page_of, schema_of, string};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Keyset, Page};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, query_param};
 use crate::platform::id::{field_id, path_id};
-use crate::platform::store::{self, Cond, Index, Item, Query, SkCond, StoreError, Update, Write, s};
+use crate::platform::store::{self, Cond, Index, Item, Query, SkCond, StoreError, Tx, TxError, Update, Write, s};
 
 use super::keys;
 use super::model::{
@@ -69,7 +69,8 @@ pub const ADMIN_ROOMS_CREATE: Function =
             .example(json!({"key": "12345"}))
             .reply(201, "The room", schema_of::<RoomView>)
             .errors(&[409])
-    });
+    })
+    .uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/rooms/` `{key, resident_id?}` → 201 `{key, balance, resident_id}`; 409 when the room
 /// exists, 400 when the resident is no user. One get (the resident, when given) and one conditional put.
@@ -100,7 +101,8 @@ pub const ADMIN_ROOMS_LIST: Function =
         Box::pin(list_rooms(app, req))
     })
     .auth(Auth::ADMIN)
-    .doc(|| Op::new().page(page_of::<RoomView>));
+    .doc(|| Op::new().page(page_of::<RoomView>))
+    .uses(&[Uses::TableRead]);
 
 /// `GET /api/admin/rooms/`: every room by key, paginated. One query page per 1 MB of rooms.
 pub async fn list_rooms(app: &'static App, req: Request) -> http::Result<Response> {
@@ -135,7 +137,8 @@ pub const ADMIN_ROOMS_GET: Function = Function::http(
     |app, req| Box::pin(get_room_detail(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().reply(200, "The room", schema_of::<RoomDetail>));
+.doc(|| Op::new().reply(200, "The room", schema_of::<RoomDetail>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/admin/rooms/{key}/`. Two gets and a query of the room's throttle items, in parallel.
 pub async fn get_room_detail(app: &'static App, req: Request) -> http::Result<Response> {
@@ -177,7 +180,8 @@ pub const ADMIN_ROOMS_TOTP: Function = Function::http(
 .auth(Auth::ADMIN)
 .doc(|| {
     Op::new().describe("A new TOTP secret; the old one stops working.").reply(201, "The secret", schema_of::<TotpView>)
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/rooms/{key}/totp/` → 201 `{secret, otpauth_uri}`: a new secret; the old one stops working.
 /// One transaction (room check, secret put).
@@ -238,7 +242,8 @@ pub const ADMIN_ROOMS_CREDIT: Function = Function::http(
         .example(json!({"amount": 50000, "note": "cash top-up"}))
         .reply(200, "The new balance", schema_of::<BalanceView>)
         .errors(&[402, 503])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/rooms/{key}/credit/` `{amount, note}` (cents; negative debits, never below zero) → 200
 /// `{balance}`; beyond ±10^10 cents 400 `amount_out_of_range`. One get and one transaction (retried when the
@@ -284,7 +289,8 @@ pub const ADMIN_ROOMS_LEDGER: Function = Function::http(
     |app, req| Box::pin(ledger(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().store_page(page_of::<super::model::LedgerEntry>));
+.doc(|| Op::new().store_page(page_of::<super::model::LedgerEntry>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/admin/rooms/{key}/ledger/`: newest first, paged in the store (`?cursor=`/`?before=` in
 /// `next`/`previous`). One get, one query of at most `page_size + 1` entries, and a count query
@@ -334,7 +340,8 @@ pub const ADMIN_APPLIANCES_CREATE: Function = Function::http(
         .example(json!({"name": "washer", "price_per_unit": 25, "max_units": 1000, "max_price": 1000}))
         .reply(201, "The appliance", schema_of::<super::model::Appliance>)
         .errors(&[409])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/appliances/` `{name, price_per_unit, max_units?, max_price?}` → 201. One conditional put.
 pub async fn create_appliance(app: &'static App, req: Request) -> http::Result<Response> {
@@ -377,7 +384,8 @@ pub const ADMIN_APPLIANCES_LIST: Function = Function::http(
     |app, req| Box::pin(list_appliances(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().page(page_of::<super::model::Appliance>));
+.doc(|| Op::new().page(page_of::<super::model::Appliance>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/admin/appliances/`: by name, paginated.
 pub async fn list_appliances(app: &'static App, req: Request) -> http::Result<Response> {
@@ -463,7 +471,8 @@ pub const ADMIN_ENDPOINTS_CREATE: Function = Function::http(
         .example(json!({"endpoint_id": 1, "name": "Laundry, ground floor", "appliances": ["washer"]}))
         .reply(201, "The endpoint and its device key", schema_of::<EndpointWithKey>)
         .errors(&[409])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/endpoints/` `{endpoint_id, name, appliances: [names], legacy_keyless?}` → 201 with the
 /// endpoint and its `endpoint_key` (shown once; stored as its SHA-256). One transaction: the endpoint
@@ -494,22 +503,36 @@ pub async fn create_endpoint(app: &'static App, req: Request) -> http::Result<Re
     let mut item = with_key(store::to_item(&endpoint)?, keys::endpoint(&endpoint_id), "endpoint");
     item.insert("GSI1PK".into(), s(keys::ENDPOINTS_GSI1PK));
     item.insert("GSI1SK".into(), s(&endpoint_id));
-    let mut writes = vec![Write::Put { item, cond: Some(Cond::item_absent()) }];
-    writes.extend(appliances.iter().map(|a| Write::Check { key: keys::appliance(a), cond: Cond::item_exists() }));
-    match app.store.transact(writes).await {
+    /// Why the endpoint was not created.
+    enum Refused<'a> {
+        Exists,
+        UnknownAppliance(&'a str),
+    }
+    let mut tx = Tx::new();
+    tx.push_or(Write::Put { item, cond: Some(Cond::item_absent()) }, Refused::Exists);
+    for a in &appliances {
+        tx.push_or(Write::Check { key: keys::appliance(a), cond: Cond::item_exists() }, Refused::UnknownAppliance(a));
+    }
+    match app.store.commit_all(tx).await {
         Ok(()) => Ok(json_response(StatusCode::CREATED, &EndpointWithKey { endpoint: endpoint.into(), endpoint_key })),
-        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+        Err(TxError::Failed(refused)) if matches!(refused[0], Refused::Exists) => {
             Err(ApiError::conflict("endpoint_exists", "An endpoint with this id exists."))
         }
-        Err(StoreError::TransactionCanceled { failed }) => {
-            let unknown: Vec<&str> = failed.iter().filter_map(|i| appliances.get(i - 1)).map(String::as_str).collect();
+        Err(TxError::Failed(refused)) => {
+            let unknown: Vec<&str> = refused
+                .iter()
+                .filter_map(|r| match r {
+                    Refused::UnknownAppliance(a) => Some(*a),
+                    Refused::Exists => None,
+                })
+                .collect();
             Err(ApiError::invalid_field(
                 "appliances",
                 "appliance_not_found",
                 format!("Unknown appliances: {}.", unknown.join(", ")),
             ))
         }
-        Err(e) => Err(e.into()),
+        Err(TxError::Store(e)) => Err(e.into()),
     }
 }
 
@@ -521,7 +544,8 @@ pub const ADMIN_ENDPOINTS_LIST: Function = Function::http(
     |app, req| Box::pin(list_endpoints(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().page(page_of::<EndpointView>));
+.doc(|| Op::new().page(page_of::<EndpointView>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/admin/endpoints/`: by id, paginated.
 pub async fn list_endpoints(app: &'static App, req: Request) -> http::Result<Response> {
@@ -544,7 +568,8 @@ pub const ADMIN_ENDPOINTS_REVOKE_TOKENS: Function = Function::http(
         "The endpoint",
         schema_of::<EndpointView>,
     )
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/endpoints/{endpoint_id}/revoke-tokens/` → 200 with the endpoint: every token issued for it
 /// stops working. One conditional update.
@@ -582,7 +607,8 @@ pub const ADMIN_ENDPOINTS_ROTATE_KEY: Function = Function::http(
         .body(Body { required: false, content: vec![("application/json", schema_of::<RotateKey>)], example: None })
         .example(json!({"legacy_keyless": false}))
         .reply(200, "The endpoint and its new device key", schema_of::<EndpointWithKey>)
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/endpoints/{endpoint_id}/rotate-key/` `{legacy_keyless?}` (the body may be empty) → 200 with
 /// the endpoint and its new `endpoint_key` (shown once); the old key stops working at once. Outstanding tokens
@@ -635,7 +661,8 @@ pub const ADMIN_RUNS_LIST: Function =
                 },
             ])
             .store_page(page_of::<super::model::Run>)
-    });
+    })
+    .uses(&[Uses::TableRead]);
 
 /// `GET /api/admin/runs/?room=&status=`: newest first, paged in the store. A room reads its GSI1
 /// partition (filtered by status when one is given); otherwise the status's GSI2 partition, or
@@ -675,7 +702,8 @@ pub const ADMIN_RUNS_ABORT: Function = Function::http(
         .describe("As the stuck-run job does: a full refund and an abort command to the device.")
         .reply(200, "The run", schema_of::<super::model::Run>)
         .errors(&[409, 503])
-});
+})
+.uses(&[Uses::TableWrite, Uses::Publish("appliance")]);
 
 /// `POST /api/admin/runs/{run_id}/abort/`: as the stuck-run job does (full refund, abort command). 200 with the run.
 pub async fn abort_run(app: &'static App, req: Request) -> http::Result<Response> {

@@ -9,7 +9,7 @@ use serde_json::{Value as Json, json};
 
 use crate::App;
 use crate::platform::doc::{Op, schema_of};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response};
 
 use super::service::{self, Caller};
@@ -54,7 +54,8 @@ pub const APPLIANCE_AUTH_CHALLENGE: Function = Function::http(
         .example(json!({"room_num": 12345, "endpoint_id": 1}))
         .reply(200, "The challenge token", schema_of::<super::service::TokenReply>)
         .errors(&[401, 404])
-});
+})
+.uses(&[Uses::TableRead]);
 
 /// `POST /api/auth/challenge/` `{room_num, endpoint_id}` → `{token}` (60 s).
 pub async fn challenge(app: &'static App, req: Request) -> http::Result<Response> {
@@ -90,7 +91,8 @@ pub const APPLIANCE_AUTH_VERIFY: Function = Function::http(
             json!({"token": "<access_jwt>", "balance": 100000, "appliances": [{"name": "washer", "value": 25}]}),
         )
         .errors(&[401, 404, 429, 503])
-});
+})
+.uses(&[Uses::TableWrite, Uses::Send(&crate::notifications::QUEUE)]);
 
 /// `POST /api/auth/verify/` `{token, auth_code}` → `{token, balance, appliances}`.
 pub async fn verify(app: &'static App, req: Request) -> http::Result<Response> {
@@ -118,7 +120,8 @@ pub const APPLIANCE_START: Function = Function::http(
         .reply(201, "The run started", schema_of::<super::service::StartReply>)
         .reply_example(json!({"newbalance": 98000, "token": "<start_jwt>"}))
         .errors(&[401, 402, 404, 409, 503])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/appliance/start/` `{token, appliance_name, units, price}` → 201 `{newbalance, token}`.
 pub async fn start(app: &'static App, req: Request) -> http::Result<Response> {
@@ -146,7 +149,8 @@ pub const APPLIANCE_FINISH: Function = Function::http(
         .reply(200, "The run's status", schema_of::<super::service::FinishReply>)
         .reply_example(json!({"status": "finished"}))
         .errors(&[401, 404, 409, 503])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/appliance/finish/` `{token, units, price, aborted}` → `{status}`.
 pub async fn finish(app: &'static App, req: Request) -> http::Result<Response> {

@@ -50,6 +50,7 @@ pub static MODULE: Module = Module {
         jobs::APPLIANCE_STUCK_RUNS,
     ],
     queues: &[],
+    params: &[],
 };
 
 /// The appliance endpoints' device key header.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use crate::App;
-use crate::platform::function::Function;
+use crate::platform::function::{Function, Uses};
 use crate::platform::http::ApiError;
 use crate::platform::store::{Cond, StoreError, Update, n};
 
@@ -36,7 +36,8 @@ pub const APPLIANCE_MQTT_REQUEST: Function = Function::iot(
     "Answer an endpoint's MQTT request (appliances)",
     REQUEST_SQL,
     |app, event| Box::pin(request(app, event)),
-);
+)
+.uses(&[Uses::TableWrite, Uses::Send(&crate::notifications::QUEUE), Uses::Publish("appliance")]);
 
 /// Runs one request and publishes its reply. A publish failure fails the invocation (IoT retries it).
 pub async fn request(app: &'static App, event: Json) -> anyhow::Result<()> {
@@ -71,7 +72,8 @@ pub const APPLIANCE_MQTT_STATUS: Function = Function::iot(
     "Record an endpoint's status telemetry (appliances)",
     STATUS_SQL,
     |app, event| Box::pin(status(app, event)),
-);
+)
+.uses(&[Uses::TableWrite]);
 
 /// Telemetry: the endpoint was seen now. Unknown endpoints are ignored (logged). One conditional update.
 pub async fn status(app: &'static App, event: Json) -> anyhow::Result<()> {

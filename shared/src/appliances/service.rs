@@ -18,7 +18,7 @@ use crate::App;
 use crate::platform::clock::new_id;
 use crate::platform::http::ApiError;
 use crate::platform::id::{BoundedId, bounded_text};
-use crate::platform::store::{self, Cond, Item, StoreError, Update, Write, n, s};
+use crate::platform::store::{self, Cond, Item, StoreError, Tx, TxError, Update, Write, n, s};
 
 use super::keys;
 use super::model::{Appliance, Endpoint, EndpointId, LedgerEntry, Room, RoomKey, RoomTotp, Run, RunStatus};
@@ -50,6 +50,13 @@ pub fn endpoint_not_found() -> ApiError {
 
 fn insufficient_funds() -> ApiError {
     ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_funds", "The room's balance does not cover this price.")
+}
+
+/// An ending found the appliance held by another run than the one it ends (a bug, not a race).
+#[derive(Debug, thiserror::Error)]
+#[error("run {run_id}: the occupancy is not this run's")]
+struct ForeignOccupancy {
+    run_id: String,
 }
 
 fn not_running() -> ApiError {
@@ -293,9 +300,9 @@ fn auth_code(value: &Json) -> Result<String> {
 pub fn totp(secret: &str) -> Result<totp_rs::TOTP> {
     let bytes = totp_rs::Secret::Encoded(secret.to_string())
         .to_bytes()
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored TOTP secret does not decode: {e:?}")))?;
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("stored TOTP secret does not decode")))?;
     totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, TOTP_DIGITS, 1, TOTP_STEP_SECS as u64, bytes)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored TOTP secret unusable: {e:?}")))
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("stored TOTP secret unusable")))
 }
 
 /// The time step (previous, current or next) whose code is `code`, compared in constant time.
@@ -518,20 +525,31 @@ pub async fn start(app: &App, body: Json, caller: Caller<'_>) -> Result<StartRep
             finished_at: None,
             ended_by: None,
         };
-        let (mut writes, entry) =
+        let (balance_writes, entry) =
             balance_change(&current.key, current.balance, -cost, "run_start", &run.run_id, now_ms)?;
         let mut occupancy = keys::occupancy(&endpoint.endpoint_id, &appliance).to_item();
         occupancy.insert("type".into(), s("occupancy"));
         occupancy.insert("run_id".into(), s(&run.run_id));
         occupancy.insert("since".into(), n(now));
-        // 0 room, 1 ledger, 2 run, 3 occupancy, 4 endpoint token version.
-        writes.push(Write::Put { item: run_item(&run)?, cond: Some(Cond::item_absent()) });
-        writes.push(Write::Put { item: occupancy, cond: Some(Cond::item_absent()) });
-        writes.push(Write::Check {
-            key: keys::endpoint(&endpoint.endpoint_id),
-            cond: Cond::eq("token_version", n(claims.tv)),
-        });
-        match app.store.transact(writes).await {
+        /// Why a start did not commit, most telling first.
+        #[derive(Clone, Copy)]
+        enum Refused {
+            Busy,
+            TokenRevoked,
+            BalanceMoved,
+        }
+        let mut tx = Tx::new();
+        tx.push(Write::Put { item: run_item(&run)?, cond: Some(Cond::item_absent()) })
+            .push_or(Write::Put { item: occupancy, cond: Some(Cond::item_absent()) }, Refused::Busy)
+            .push_or(
+                Write::Check {
+                    key: keys::endpoint(&endpoint.endpoint_id),
+                    cond: Cond::eq("token_version", n(claims.tv)),
+                },
+                Refused::TokenRevoked,
+            )
+            .extend_or(balance_writes, Refused::BalanceMoved);
+        match app.store.commit(tx).await {
             Ok(()) => {
                 let token = tokens::sign(
                     app,
@@ -544,15 +562,18 @@ pub async fn start(app: &App, body: Json, caller: Caller<'_>) -> Result<StartRep
                 )?;
                 return Ok(StartReply { newbalance: entry.balance_after, token });
             }
-            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&3) => {
+            Err(TxError::Failed(Refused::Busy)) => {
                 return Err(ApiError::conflict("appliance_busy", "This appliance is in use."));
             }
-            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&4) => return Err(tokens::invalid()),
-            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            Err(TxError::Failed(Refused::TokenRevoked)) => return Err(tokens::invalid()),
+            Err(
+                TxError::Failed(Refused::BalanceMoved)
+                | TxError::Store(StoreError::TransactionCanceled { .. } | StoreError::Conflict),
+            ) => {
                 backoff(attempt).await;
                 room = get_room(app, &claims.room).await?;
             }
-            Err(e) => return Err(e.into()),
+            Err(TxError::Store(e)) => return Err(e.into()),
         }
     }
     Err(conflict_exhausted())
@@ -604,48 +625,51 @@ async fn end_run(app: &App, run: &Run, mut room: Option<Room>, ending: Ending) -
         if let Some(price) = ending.final_price {
             update = update.set("final_price", n(price));
         }
-        // 0 run, 1 occupancy, [2 endpoint token version], then the balance change.
-        let mut writes = vec![
+        /// Why an ending did not commit, most telling first.
+        #[derive(Clone, Copy)]
+        enum Refused {
+            NotRunning,
+            TokenRevoked,
+            ForeignOccupancy,
+            BalanceMoved,
+        }
+        let mut tx = Tx::new();
+        tx.push_or(
             Write::Update { key: keys::run(&run.run_id), update, cond: Some(Cond::eq("status", s("running"))) },
+            Refused::NotRunning,
+        );
+        if let Some(tv) = ending.token_version {
+            tx.push_or(
+                Write::Check { key: keys::endpoint(&run.endpoint_id), cond: Cond::eq("token_version", n(tv)) },
+                Refused::TokenRevoked,
+            );
+        }
+        tx.push_or(
             Write::Delete {
                 key: keys::occupancy(&run.endpoint_id, &run.appliance),
                 cond: Some(Cond::eq("run_id", s(&run.run_id))),
             },
-        ];
-        if let Some(tv) = ending.token_version {
-            writes.push(Write::Check { key: keys::endpoint(&run.endpoint_id), cond: Cond::eq("token_version", n(tv)) });
-        }
-        let balance_index = writes.len();
+            Refused::ForeignOccupancy,
+        );
         if ending.refund > 0 {
             let current = room.as_ref().ok_or_else(room_not_found)?;
             let (balance_writes, _) =
                 balance_change(&run.room, current.balance, ending.refund, "run_refund", &run.run_id, now_ms)?;
-            writes.extend(balance_writes);
+            tx.extend_or(balance_writes, Refused::BalanceMoved);
         }
-        match app.store.transact(writes).await {
+        match app.store.commit(tx).await {
             Ok(()) => return Ok(()),
-            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => return Err(not_running()),
-            Err(StoreError::TransactionCanceled { failed })
-                if ending.token_version.is_some() && failed.contains(&2) =>
-            {
-                return Err(tokens::invalid());
-            }
+            Err(TxError::Failed(Refused::NotRunning)) => return Err(not_running()),
+            Err(TxError::Failed(Refused::TokenRevoked)) => return Err(tokens::invalid()),
             // Only the balance moved meanwhile: read it again and retry.
-            Err(StoreError::TransactionCanceled { failed }) if failed.iter().all(|i| *i >= balance_index) => {
+            Err(TxError::Failed(Refused::BalanceMoved) | TxError::Store(StoreError::Conflict)) => {
                 backoff(attempt).await;
                 room = get_room(app, &run.room).await?;
             }
-            Err(StoreError::Conflict) => {
-                backoff(attempt).await;
-                room = get_room(app, &run.room).await?;
+            Err(TxError::Failed(Refused::ForeignOccupancy)) => {
+                return Err(ApiError::internal(ForeignOccupancy { run_id: run.run_id.clone() }));
             }
-            Err(StoreError::TransactionCanceled { failed }) => {
-                return Err(ApiError::internal(anyhow::anyhow!(
-                    "run {}: the occupancy is not this run's (failed writes {failed:?})",
-                    run.run_id
-                )));
-            }
-            Err(e) => return Err(e.into()),
+            Err(TxError::Store(e)) => return Err(e.into()),
         }
     }
     Err(conflict_exhausted())

@@ -59,7 +59,7 @@ pub fn sign(
         iat: now,
         exp: now + ttl_secs,
     };
-    Tokens::from_config(&app.config).sign_claims(&claims).map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))
+    Tokens::from_config(&app.config).sign_claims(&claims).map_err(ApiError::internal)
 }
 
 /// The claims of a valid, unexpired token of `kind`; 401 `token_invalid` otherwise.

@@ -12,7 +12,7 @@ use crate::App;
 use crate::appliances::service::id_of;
 use crate::platform::clock::UtcDateTime;
 use crate::platform::doc::{Body, Op, QueryParam, any_object, date, enum_schema, page_of, schema_of, string, xml_text};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Keyset};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param, query_param};
@@ -37,7 +37,9 @@ pub const BANK_APPLY: Function = Function::queue(
     &super::QUEUE,
     10,
     |app, event| Box::pin(consume(app, event)),
-);
+)
+.uses(&[Uses::TableWrite, Uses::Send(&crate::notifications::QUEUE)])
+.timeout(30);
 
 /// `bank-apply`: applies each queued transaction, with partial batch failures. Nothing is
 /// acknowledged before it is recorded; a message that keeps failing goes to the DLQ.
@@ -60,7 +62,10 @@ pub const BANK_IMPORT: Function = Function::schedule(
     "Fetch new transactions from the bank and queue them (bank)",
     super::import::IMPORT_SCHEDULE,
     |app, _| Box::pin(scheduled_import(app)),
-);
+)
+.schedule_param(&super::IMPORT_SCHEDULE)
+.uses(&[Uses::TableWrite, Uses::Send(&crate::bank::QUEUE), Uses::Param(&crate::bank::BANK_TOKEN)])
+.timeout(60);
 
 /// `bank-import` (EventBridge): the scheduled fetch. Not configured or rate limited is not a
 /// failure; the bank failing is (logged, recorded in the import state, retried by the next run).
@@ -103,7 +108,9 @@ pub const ADMIN_BANK_IMPORT: Function = Function::http(
         .example(json!({"from": "2026-01-01", "to": "2026-01-31"}))
         .reply(200, "What was fetched and queued", schema_of::<super::import::ImportReport>)
         .errors(&[409, 429, 502])
-});
+})
+.uses(&[Uses::TableWrite, Uses::Send(&crate::bank::QUEUE), Uses::Param(&crate::bank::BANK_TOKEN)])
+.timeout(29);
 
 /// `POST /api/admin/bank/import/` `{from?, to?}` → 200 with what was fetched and queued; with both
 /// dates, a by-period backfill. 409 not configured, 429 rate limited, 502 the bank failed.
@@ -170,7 +177,9 @@ pub const ADMIN_BANK_STATEMENTS: Function = Function::http(
             example: None,
         })
         .reply(202, "Queued for crediting", schema_of::<Queued>)
-});
+})
+.uses(&[Uses::TableWrite, Uses::Send(&crate::bank::QUEUE)])
+.timeout(29);
 
 /// `POST /api/admin/bank/statements/`: a Fio JSON (`application/json`) or camt.053 XML
 /// (`application/xml`, `text/xml`) statement → 202 `{queued}`. Anything else is 400 and queues nothing.
@@ -297,7 +306,8 @@ pub const ADMIN_BANK_PAYMENTS: Function = Function::http(
             QueryParam { name: "to", description: "Booked on or before (YYYY-MM-DD).", schema: date },
         ])
         .store_page(page_of::<PaymentView>)
-});
+})
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/admin/bank/payments/?status=valid|invalid&room=&reason=&from=&to=`: newest first,
 /// paged in the store, the filters applied there. One index query of at most `page_size + 1`
@@ -388,7 +398,8 @@ pub const ADMIN_BANK_ASSIGN: Function = Function::http(
         .example(json!({"room": "12345"}))
         .reply(200, "The payment", schema_of::<PaymentView>)
         .errors(&[409])
-});
+})
+.uses(&[Uses::TableWrite, Uses::Send(&crate::notifications::QUEUE)]);
 
 /// `POST /api/admin/bank/payments/{id}/assign/` `{room}` → 200 the payment, credited to the room once;
 /// 409 when it is credited already. Two reads in parallel and one transaction.
@@ -429,7 +440,8 @@ pub const ADMIN_BANK_STATUS: Function = Function::http(
     |app, req| Box::pin(status(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().reply(200, "Import state and queue depths", schema_of::<StatusView>));
+.doc(|| Op::new().reply(200, "Import state and queue depths", schema_of::<StatusView>))
+.uses(&[Uses::TableRead, Uses::QueueDepth(&crate::bank::QUEUE)]);
 
 /// `GET /api/admin/bank/status/`: the import state and the queue depths. One read and two queue calls.
 pub async fn status(app: &'static App, _req: Request) -> http::Result<Response> {
@@ -471,7 +483,9 @@ pub const ADMIN_BANK_REDRIVE: Function = Function::http(
     |app, req| Box::pin(redrive(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().reply(200, "Dead-lettered transactions moved back to the queue", schema_of::<Moved>));
+.doc(|| Op::new().reply(200, "Dead-lettered transactions moved back to the queue", schema_of::<Moved>))
+.uses(&[Uses::TableWrite, Uses::Send(&crate::bank::QUEUE), Uses::DrainDeadLetters(&crate::bank::QUEUE)])
+.timeout(29);
 
 /// `POST /api/admin/bank/dlq/redrive/` → 200 `{moved}`: every dead-lettered transaction back on the queue.
 pub async fn redrive(app: &'static App, _req: Request) -> http::Result<Response> {

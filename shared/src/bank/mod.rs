@@ -22,7 +22,7 @@ pub mod service;
 
 pub use parse::BankTransaction;
 
-use crate::platform::function::Module;
+use crate::platform::function::{Module, Param};
 use crate::platform::queue::QueueDef;
 
 /// The bank module's functions, in catalog order.
@@ -40,8 +40,48 @@ pub static MODULE: Module = Module {
         handlers::ADMIN_BANK_REDRIVE,
     ],
     queues: &[QUEUE],
+    params: &[BASE_URL, BANK_TOKEN, CURRENCY, IMPORT_SCHEDULE],
 };
 
+/// `PREMISES_BANK_BASE_URL`.
+pub const BASE_URL: Param = Param::global(
+    "BankBaseUrl",
+    "PREMISES_BANK_BASE_URL",
+    "PREMISES_BANK_BASE_URL, the base URL of the bank's Fio-format statement API.",
+)
+.default("https://fioapi.fio.cz");
+
+/// `PREMISES_BANK_TOKEN`, only where the bank is called.
+pub const BANK_TOKEN: Param = Param::local(
+    "BankToken",
+    Some("PREMISES_BANK_TOKEN"),
+    "PREMISES_BANK_TOKEN, the bank API token (a secret; empty disables the scheduled import).",
+)
+.default("")
+.secret();
+
+/// `PREMISES_BANK_CURRENCY`.
+pub const CURRENCY: Param = Param::global(
+    "BankCurrency",
+    "PREMISES_BANK_CURRENCY",
+    "PREMISES_BANK_CURRENCY, the only currency credited to rooms.",
+)
+.default("CZK")
+.pattern("[A-Z]{3}");
+
+/// When `bank-import` runs in a deployment.
+pub const IMPORT_SCHEDULE: Param = Param::local(
+    "BankImportSchedule",
+    None,
+    "When the bank-import function fetches new transactions (an EventBridge rate or cron expression).",
+)
+.default(import::IMPORT_SCHEDULE);
+
 /// The queue every bank transaction goes through before it is applied.
-pub const QUEUE: QueueDef =
-    QueueDef { name: "bank-transactions", visibility_timeout_secs: 60, max_receive_count: 5, fifo: false };
+pub const QUEUE: QueueDef = QueueDef {
+    name: "bank-transactions",
+    visibility_timeout_secs: 60,
+    max_receive_count: 5,
+    fifo: false,
+    retention_secs: QueueDef::MAX_RETENTION_SECS,
+};

@@ -10,7 +10,7 @@ use crate::appliances::service::{backoff, balance_change, get_room, room_not_fou
 use crate::notifications::{self, Channel, Notification, Recipient};
 use crate::platform::http::ApiError;
 use crate::platform::queue::{OutMessage, QueueError};
-use crate::platform::store::{self, Cond, Item, StoreError, Update, Write, n, s};
+use crate::platform::store::{self, Cond, Item, StoreError, Tx, TxError, Update, Write, n, s};
 
 use super::QUEUE;
 use super::keys;
@@ -158,27 +158,38 @@ pub async fn apply_bank_transaction(app: &App, tx: &BankTransaction) -> anyhow::
         Err(reason) => return record_invalid(app, payment, reason).await,
     };
     for attempt in 0..ATTEMPTS {
-        let Some(room) = get_room(app, &room_key).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
+        let Some(room) = get_room(app, &room_key).await? else {
             return record_invalid(app, payment, InvalidReason::UnknownRoom).await;
         };
         let now = app.clock.now_millis();
-        let (mut writes, entry) = balance_change(&room.key, room.balance, amount, "bank_credit", &tx.id, now)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (balance_writes, entry) = balance_change(&room.key, room.balance, amount, "bank_credit", &tx.id, now)?;
         payment.status = PaymentStatus::Valid;
         payment.room = Some(room.key.clone());
         payment.ledger_id = Some(entry.id.clone());
-        writes.insert(0, Write::Put { item: payment_item(&payment)?, cond: Some(Cond::item_absent()) });
-        match app.store.transact(writes).await {
+        /// Why the credit did not commit.
+        #[derive(Clone, Copy)]
+        enum Refused {
+            /// The payment item exists: this transaction was applied before.
+            Applied,
+            /// The room's balance moved (a run started meanwhile).
+            BalanceMoved,
+        }
+        let mut credit = Tx::new();
+        credit
+            .push_or(Write::Put { item: payment_item(&payment)?, cond: Some(Cond::item_absent()) }, Refused::Applied)
+            .extend_or(balance_writes, Refused::BalanceMoved);
+        match app.store.commit(credit).await {
             Ok(()) => {
                 notify_credit(app, &room, &payment, entry.balance_after).await?;
                 return Ok(Applied::Credited { room: room.key, cents: amount, balance: entry.balance_after });
             }
-            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
-                return already_applied(app, &tx.id).await;
-            }
+            Err(TxError::Failed(Refused::Applied)) => return already_applied(app, &tx.id).await,
             // The balance moved (a run started meanwhile): read it again.
-            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => backoff(attempt).await,
-            Err(e) => return Err(e.into()),
+            Err(
+                TxError::Failed(Refused::BalanceMoved)
+                | TxError::Store(StoreError::TransactionCanceled { .. } | StoreError::Conflict),
+            ) => backoff(attempt).await,
+            Err(TxError::Store(e)) => return Err(e.into()),
         }
     }
     anyhow::bail!("room {room_key} changed {ATTEMPTS} times while crediting bank transaction {}; retrying", tx.id)
@@ -206,7 +217,7 @@ async fn already_applied(app: &App, id: &str) -> anyhow::Result<Applied> {
     if let Some(payment) = get_payment(app, id).await?
         && payment.status == PaymentStatus::Valid
         && let Some(room_key) = &payment.room
-        && let Some(room) = get_room(app, room_key).await.map_err(|e| anyhow::anyhow!("{e}"))?
+        && let Some(room) = get_room(app, room_key).await?
     {
         notify_credit(app, &room, &payment, room.balance).await?;
     }
@@ -275,7 +286,7 @@ fn payment_not_found() -> ApiError {
 pub async fn assign_payment(app: &App, id: &str, room_key: &str, admin: &str) -> Result<Payment, ApiError> {
     for attempt in 0..ATTEMPTS {
         let (payment, room) = tokio::try_join!(get_payment(app, id), async {
-            get_room(app, room_key).await.map_err(|e| StoreError::Backend(anyhow::anyhow!("{e}")))
+            get_room(app, room_key).await.map_err(|e| StoreError::Backend(e.into()))
         })?;
         let mut payment = payment.ok_or_else(payment_not_found)?;
         if payment.status == PaymentStatus::Valid {

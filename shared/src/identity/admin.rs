@@ -9,7 +9,7 @@ use crate::platform::http::page::{self, Keyset, Page};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, path_param, query_param};
 
 use crate::platform::doc::{Op, QueryParam, enum_schema, page_of, schema_of, string};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::store::{Cond, Index, Query, s};
 
 use super::keys;
@@ -40,7 +40,8 @@ pub const ADMIN_USERS_LIST: Function =
                 },
             ])
             .store_page(page_of::<super::types::UserView>)
-    });
+    })
+    .uses(&[Uses::TableRead]);
 
 /// `GET /api/admin/users/?search=&role=&page=`: `{count, next, previous, results}`, 20 a page,
 /// oldest first. Without `search`, paged in the store (the role a filter there: one GSI1 query of
@@ -87,7 +88,8 @@ pub const ADMIN_USERS_UPDATE: Function = Function::http(
         "The updated user",
         schema_of::<super::types::UserView>,
     )
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `PATCH /api/admin/users/{id}/`: change `role` and/or `is_active`. One round trip (after the
 /// pipeline's read of the caller). Nobody changes their own role or active flag: an admin whose

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::App;
 use crate::platform::doc::{Op, envelope_of, schema_of};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::http::{self, ApiError, Request, Response, auth, json_body};
 
 use super::handlers::{LoginBody, RefreshBody, refused_login};
@@ -47,7 +47,8 @@ pub const CIRCLE_AUTH_LOGIN: Function = Function::http(
         .example(json!({"email": "user@example.com", "password": "SecurePass123!"}))
         .reply(200, "The user and tokens in Circle Time's envelope", envelope_of::<LoginData>)
         .errors(&[401, 429])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/auth/login`. Three round trips.
 pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
@@ -81,7 +82,8 @@ pub const CIRCLE_AUTH_REFRESH: Function = Function::http(
         .json(schema_of::<super::handlers::RefreshBody>)
         .reply(200, "A new token pair in Circle Time's envelope", envelope_of::<super::types::TokenPair>)
         .errors(&[401])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/auth/refresh`: rotates the refresh token like SmartLock's refresh.
 pub async fn refresh(app: &'static App, req: Request) -> http::Result<Response> {
@@ -96,7 +98,8 @@ pub const CIRCLE_AUTH_ME: Function =
     })
     .auth(Auth::USER)
     .envelope()
-    .doc(|| Op::new().reply(200, "The caller in Circle Time's envelope", envelope_of::<super::types::UserView>));
+    .doc(|| Op::new().reply(200, "The caller in Circle Time's envelope", envelope_of::<super::types::UserView>))
+    .uses(&[Uses::TableRead]);
 
 /// `GET /api/auth/me`. One round trip.
 pub async fn me(app: &'static App, req: Request) -> http::Result<Response> {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::App;
 use crate::platform::doc::{Op, schema_of};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::http::{self, ApiError, Request, Response, auth, json_body, json_response};
 
 use super::otp::{self, OtpRequestId};
@@ -111,7 +111,8 @@ pub const AUTH_REGISTER: Function =
             )
             .reply(201, "The new user and a token pair", schema_of::<Session>)
             .errors(&[429])
-    });
+    })
+    .uses(&[Uses::TableWrite]);
 
 /// `POST /api/v1/auth/register/`: 201 with the user and a token pair; 429 with `Retry-After` past
 /// [`service::MAX_REGISTRATIONS_PER_IP`] a minute from one address. The phone number is contact data
@@ -162,7 +163,8 @@ pub const AUTH_LOGIN: Function = Function::http(
         .example(json!({"email": "user@example.com", "password": "SecurePass123!"}))
         .reply(200, "The user and a new token pair", schema_of::<Session>)
         .errors(&[401, 429])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/v1/auth/login/`: the user and a new token pair; 401 on wrong credentials. Three round trips.
 pub async fn login(app: &'static App, req: Request) -> http::Result<Response> {
@@ -187,7 +189,8 @@ pub const AUTH_LOGOUT: Function = Function::http(
     "Revoke a refresh token's session (SmartLock)",
     |app, req| Box::pin(logout(app, req)),
 )
-.doc(|| Op::new().json(schema_of::<RefreshBody>).reply(200, "Logged out", schema_of::<Message>).errors(&[401]));
+.doc(|| Op::new().json(schema_of::<RefreshBody>).reply(200, "Logged out", schema_of::<Message>).errors(&[401]))
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/v1/auth/logout/`: revokes the refresh token's session. One round trip.
 pub async fn logout(app: &'static App, req: Request) -> http::Result<Response> {
@@ -209,7 +212,8 @@ pub const AUTH_TOKEN_REFRESH: Function = Function::http(
         .json(schema_of::<RefreshBody>)
         .reply(200, "A new access and refresh token", schema_of::<super::types::TokenPair>)
         .errors(&[401])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/v1/auth/token/refresh/`: a new access and refresh token; the old refresh token is used up.
 pub async fn refresh(app: &'static App, req: Request) -> http::Result<Response> {
@@ -226,7 +230,8 @@ pub const USERS_PROFILE_GET: Function = Function::http(
     |app, req| Box::pin(profile_get(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().reply(200, "The caller", schema_of::<super::types::UserView>));
+.doc(|| Op::new().reply(200, "The caller", schema_of::<super::types::UserView>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/users/profile/`: the caller. One round trip.
 pub async fn profile_get(app: &'static App, req: Request) -> http::Result<Response> {
@@ -264,7 +269,8 @@ pub const USERS_PROFILE_PUT: Function = Function::http(
         .json(schema_of::<ProfileBody>)
         .example(json!({"first_name": "John", "last_name": "Doe", "phone_number": "+1234567890"}))
         .reply(200, "The updated caller", schema_of::<super::types::UserView>)
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `PUT /api/v1/users/profile/`: changes names, phone number, Telegram chat id. Email stays. A new
 /// phone number is contact data (unique among profiles) until proven with an OTP.
@@ -306,7 +312,8 @@ pub const USERS_CHANGE_PASSWORD: Function = Function::http(
         "Changed",
         schema_of::<Message>,
     )
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/v1/users/change-password/`: every refresh token issued before stops working.
 pub async fn change_password(app: &'static App, req: Request) -> http::Result<Response> {
@@ -356,7 +363,8 @@ pub const AUTH_REQUEST_OTP: Function = Function::http(
         .reply_example(json!({"request_id": "0190c3e5-7d2a-7c4e-9f51-2b8c1d6a4e10", "ttl": 300,
                 "message": "OTP sent to +919876543210", "dev_otp": "123456"}))
         .errors(&[429])
-});
+})
+.uses(&[Uses::TableWrite, Uses::Send(&crate::notifications::QUEUE)]);
 
 /// `POST /api/v1/auth/request-otp/` (seed 004): sends a code by SMS; 429 with `Retry-After` when the phone asked
 /// too often. One transaction and one queue send.
@@ -424,7 +432,8 @@ pub const AUTH_VERIFY_OTP: Function = Function::http(
         .example(json!({"request_id": "0190c3e5-7d2a-7c4e-9f51-2b8c1d6a4e10", "otp": "123456"}))
         .reply(200, "The user and a token pair", schema_of::<OtpSession>)
         .errors(&[401, 429])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/v1/auth/verify-otp/` (seed 004): tokens for the user that proved the phone, created
 /// on first login. With `Authorization: Bearer <access>` the code proves the caller's own profile

@@ -20,7 +20,15 @@ pub mod service;
 pub mod tokens;
 pub mod types;
 
-use crate::platform::function::Module;
+use crate::platform::function::{Module, Param};
+
+/// `PREMISES_JWT_KEYS` in every function: each verifies access tokens.
+pub const JWT_KEYS: Param = Param::global(
+    "JwtKeys",
+    "PREMISES_JWT_KEYS",
+    "PREMISES_JWT_KEYS: comma-separated kid:secret pairs (secrets of at least 32 characters); the first signs, all verify. Put a new key first to rotate; drop the old one after the refresh-token lifetime.",
+)
+.secret();
 
 /// The identity module's functions, in catalog order.
 pub static MODULE: Module = Module {
@@ -48,4 +56,5 @@ pub static MODULE: Module = Module {
         rfid::ADMIN_RFID_UNBLACKLIST,
     ],
     queues: &[],
+    params: &[JWT_KEYS],
 };

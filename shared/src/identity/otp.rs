@@ -18,7 +18,7 @@ use crate::App;
 use crate::notifications::{self, Channel, Notification, Recipient};
 use crate::platform::clock::new_id;
 use crate::platform::config::Env;
-use crate::platform::store::{self, Cond, Item, StoreError, Update, Write, n, s};
+use crate::platform::store::{self, Cond, Item, StoreError, Tx, TxError, Update, Write, n, s};
 
 use super::keys;
 use super::service::{self, IdentityError, Result, normalize_phone, user_item};
@@ -124,7 +124,14 @@ pub async fn request(app: &App, phone: &str, role: Role) -> Result<Requested> {
     otp_item.insert(store::TABLE.sk.to_string(), s(key.sk));
     otp_item.insert("type".into(), s("otp_request"));
 
-    let writes = vec![
+    /// Which throttle refused the request.
+    #[derive(Clone, Copy)]
+    enum Throttle {
+        Cooldown,
+        Hourly,
+    }
+    let mut tx = Tx::new();
+    tx.push_or(
         Write::Update {
             key: keys::otp_last_request(&phone),
             update: Update::new()
@@ -133,31 +140,36 @@ pub async fn request(app: &App, phone: &str, role: Role) -> Result<Requested> {
                 .set("expires_at", n(now + MIN_SECS_BETWEEN_REQUESTS)),
             cond: Some(Cond::not_exists("last_at").or(Cond::le("last_at", n(now - MIN_SECS_BETWEEN_REQUESTS)))),
         },
+        Throttle::Cooldown,
+    )
+    .push_or(
         Write::Update {
             key: keys::otp_hour(&phone, hour),
             update: Update::new().add("count", 1).set("type", s("otp_rate")).set("expires_at", n((hour + 2) * 3600)),
             cond: Some(Cond::not_exists("count").or(Cond::lt("count", n(MAX_REQUESTS_PER_HOUR)))),
         },
-        Write::Put { item: otp_item, cond: Some(Cond::item_absent()) },
-        Write::Put { item: log_item(&phone, now, "requested", &request_id), cond: None },
-    ];
-    match app.store.transact(writes).await {
+        Throttle::Hourly,
+    )
+    .push(Write::Put { item: otp_item, cond: Some(Cond::item_absent()) })
+    .push(Write::Put { item: log_item(&phone, now, "requested", &request_id), cond: None });
+    match app.store.commit(tx).await {
         Ok(()) => {}
-        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) || failed.contains(&1) => {
-            let retry_after_secs = if failed.contains(&0) {
-                let last = app.store.get(&keys::otp_last_request(&phone)).await?;
-                let last_at = last.as_ref().and_then(|i| number(i, "last_at")).unwrap_or(now);
-                last_at + MIN_SECS_BETWEEN_REQUESTS - now
-            } else {
-                (hour + 1) * 3600 - now
+        Err(TxError::Failed(throttle)) => {
+            let retry_after_secs = match throttle {
+                Throttle::Cooldown => {
+                    let last = app.store.get(&keys::otp_last_request(&phone)).await?;
+                    let last_at = last.as_ref().and_then(|i| number(i, "last_at")).unwrap_or(now);
+                    last_at + MIN_SECS_BETWEEN_REQUESTS - now
+                }
+                Throttle::Hourly => (hour + 1) * 3600 - now,
             };
             app.store.put(log_item(&phone, now, "rate_limited", &request_id), None).await?;
             return Err(IdentityError::TooManyOtpRequests { retry_after_secs: retry_after_secs.max(1) });
         }
-        Err(StoreError::Conflict) => {
+        Err(TxError::Store(StoreError::Conflict)) => {
             return Err(IdentityError::TooManyOtpRequests { retry_after_secs: MIN_SECS_BETWEEN_REQUESTS });
         }
-        Err(e) => return Err(e.into()),
+        Err(TxError::Store(e)) => return Err(e.into()),
     }
 
     // The code travels sealed: the queue, its DLQ and the delivery records never hold it in plain text.
@@ -293,14 +305,12 @@ pub async fn verify(app: &App, request_id: &OtpRequestId, code: &str, caller: Op
                 Outcome::Create { holder }
             }
         };
-        let mut writes = vec![
-            Write::Update {
-                key: keys::otp(request_id),
-                update: Update::new().set("used_at", n(now)),
-                cond: Some(usable.clone()),
-            },
-            Write::Put { item: log_item(&otp.phone, now, "verified", request_id), cond: None },
-        ];
+        let use_code = Write::Update {
+            key: keys::otp(request_id),
+            update: Update::new().set("used_at", n(now)),
+            cond: Some(usable.clone()),
+        };
+        let mut writes = vec![Write::Put { item: log_item(&otp.phone, now, "verified", request_id), cond: None }];
         let proven = || Update::new().set("is_verified", store::Value::Bool(true)).set("last_login", n(now));
         let (mut user, is_new_user) = match outcome {
             Outcome::Owner(user) => {
@@ -374,7 +384,17 @@ pub async fn verify(app: &App, request_id: &OtpRequestId, code: &str, caller: Op
                 (user, true)
             }
         };
-        match app.store.transact(writes).await {
+        /// Why the verification did not commit.
+        #[derive(Clone, Copy)]
+        enum Race {
+            /// Someone else used the code first.
+            Used,
+            /// The phone's login identity or contact number changed meanwhile.
+            Changed,
+        }
+        let mut tx = Tx::new();
+        tx.push_or(use_code, Race::Used).extend_or(writes, Race::Changed);
+        match app.store.commit(tx).await {
             Ok(()) => {
                 user.is_verified = true;
                 user.last_login = Some(now);
@@ -382,12 +402,15 @@ pub async fn verify(app: &App, request_id: &OtpRequestId, code: &str, caller: Op
                 return Ok(Verified { user, tokens, is_new_user });
             }
             // The phone's login identity or contact number changed concurrently: decide again.
-            Err(StoreError::TransactionCanceled { failed }) if !failed.contains(&0) => continue,
-            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            Err(TxError::Failed(Race::Changed)) => continue,
+            Err(
+                TxError::Failed(Race::Used)
+                | TxError::Store(StoreError::TransactionCanceled { .. } | StoreError::Conflict),
+            ) => {
                 app.store.put(log_item(&otp.phone, now, "used", request_id), None).await?;
                 return Err(IdentityError::OtpRefused { code: "otp_used", message: "OTP already used." });
             }
-            Err(e) => return Err(e.into()),
+            Err(TxError::Store(e)) => return Err(e.into()),
         }
     }
     app.store.put(log_item(&otp.phone, now, "used", request_id), None).await?;

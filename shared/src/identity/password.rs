@@ -35,15 +35,16 @@ async fn bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -
 }
 
 fn hasher() -> anyhow::Result<Argon2<'static>> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(anyhow::Error::msg)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
 fn hash_blocking(password: &str) -> anyhow::Result<String> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    let hash = hasher()?.hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::Error::new(e).context("salt"))?;
+    let hash =
+        hasher()?.hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::Error::new(e).context("hashing"))?;
     Ok(hash.to_string())
 }
 

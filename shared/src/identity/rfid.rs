@@ -17,7 +17,7 @@ use crate::App;
 use crate::notifications::{self, Channel, Notification, Recipient};
 use crate::platform::clock::new_id;
 use crate::platform::doc::{Op, schema_of};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::http::{self, ApiError, Request, Response, json_body, json_response, path_param};
 use crate::platform::store::{self, Cond, StoreError, Update, n, s};
 
@@ -87,7 +87,8 @@ pub const RFID_LOGIN: Function =
             .describe("At most 20 refused tags a minute from one address (then 429 with `Retry-After`, any tag).")
             .reply(200, "Who the tag logs in", schema_of::<RfidLogin>)
             .errors(&[401, 429])
-    });
+    })
+    .uses(&[Uses::TableRead]);
 
 /// `POST /accounts/rfid-login/` `{"rfid"}`: `{authenticated, id, name}` of the tag's owner; 401 for unknown or
 /// blacklisted tags, 400 for a malformed one, 429 with `Retry-After` once the source IP presented
@@ -184,7 +185,8 @@ pub const ADMIN_RFID_ASSIGN: Function = Function::http(
     |app, req| Box::pin(assign(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().json(schema_of::<AssignBody>).reply(201, "The tag", schema_of::<Tag>).errors(&[409]));
+.doc(|| Op::new().json(schema_of::<AssignBody>).reply(201, "The tag", schema_of::<Tag>).errors(&[409]))
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/rfid/` `{"rfid", "user_id"}`: 201 with the tag as written. The user must exist; a tag
 /// another user owns is 409 `rfid_taken`. Two round trips (the user, then one conditional update that
@@ -225,7 +227,8 @@ pub const ADMIN_RFID_UNASSIGN: Function = Function::http(
 .auth(Auth::ADMIN)
 .doc(|| {
     Op::new().describe("A blacklisted tag stays blacklisted.").empty(204, "The tag belongs to nobody").errors(&[400])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `DELETE /api/admin/rfid/{rfid}/`: 204; the tag belongs to nobody (404 if it belongs to nobody
 /// already). A tag in good standing is forgotten; a blacklisted one stays blacklisted, so assigning
@@ -273,7 +276,8 @@ pub const ADMIN_RFID_BLACKLIST: Function = Function::http(
     |app, req| Box::pin(blacklist(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().reply(200, "The tag, blacklisted", schema_of::<Tag>).errors(&[400]));
+.doc(|| Op::new().reply(200, "The tag, blacklisted", schema_of::<Tag>).errors(&[400]))
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/rfid/{rfid}/blacklist/`: the tag stops logging anyone in. One round trip.
 pub async fn blacklist(app: &'static App, req: Request) -> http::Result<Response> {
@@ -288,7 +292,8 @@ pub const ADMIN_RFID_UNBLACKLIST: Function = Function::http(
     |app, req| Box::pin(unblacklist(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().reply(200, "The tag, usable again", schema_of::<Tag>).errors(&[400]));
+.doc(|| Op::new().reply(200, "The tag, usable again", schema_of::<Tag>).errors(&[400]))
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/admin/rfid/{rfid}/unblacklist/`: the tag works again. One round trip.
 pub async fn unblacklist(app: &'static App, req: Request) -> http::Result<Response> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::App;
 use crate::platform::clock::new_id;
-use crate::platform::store::{self, Cond, Index, Query, StoreError, Update, Write, n, s};
+use crate::platform::store::{self, Cond, Index, Query, StoreError, Tx, TxError, Update, Write, n, s};
 
 use super::keys;
 use super::password;
@@ -216,34 +216,40 @@ pub async fn register(app: &App, new: NewUser, source_ip: Option<&str>) -> Resul
         last_login: None,
         token_generation: 0,
     };
-    let mut writes = vec![
-        Write::Put { item: user_item(&user)?, cond: Some(Cond::item_absent()) },
+    /// Which login identity another user holds.
+    #[derive(Clone, Copy)]
+    enum Taken {
+        Email,
+        Phone,
+    }
+    let mut tx = Tx::new();
+    tx.push(Write::Put { item: user_item(&user)?, cond: Some(Cond::item_absent()) }).push_or(
         Write::Put {
             item: owner_item("user_email", keys::user_email(&email), &user.id),
             cond: Some(Cond::item_absent()),
         },
-    ];
+        Taken::Email,
+    );
     if let Some(phone) = &phone {
-        writes.push(Write::Put {
-            item: owner_item("user_contact_phone", keys::user_contact_phone(phone), &user.id),
-            cond: Some(Cond::item_absent()),
-        });
+        tx.push_or(
+            Write::Put {
+                item: owner_item("user_contact_phone", keys::user_contact_phone(phone), &user.id),
+                cond: Some(Cond::item_absent()),
+            },
+            Taken::Phone,
+        );
     }
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match app.store.transact(writes.clone()).await {
+        match app.store.commit(tx.clone()).await {
             Ok(()) => return Ok(user),
-            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
-                return Err(IdentityError::EmailTaken);
-            }
-            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&2) => {
-                return Err(IdentityError::PhoneTaken);
-            }
-            Err(StoreError::Conflict) if attempt < CONFLICT_ATTEMPTS => {
+            Err(TxError::Failed(Taken::Email)) => return Err(IdentityError::EmailTaken),
+            Err(TxError::Failed(Taken::Phone)) => return Err(IdentityError::PhoneTaken),
+            Err(TxError::Store(StoreError::Conflict)) if attempt < CONFLICT_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
             }
-            Err(e) => return Err(e.into()),
+            Err(TxError::Store(e)) => return Err(e.into()),
         }
     }
 }
@@ -405,25 +411,37 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<(User, TokenPair)
     }
     let mut used = owner_item("refresh_used", keys::refresh_used(&claims.jti), &user.id);
     used.insert("expires_at".into(), n(claims.exp));
-    let writes = vec![
-        Write::Put { item: used, cond: Some(Cond::item_absent()) },
-        Write::Check { key: keys::token_family(&family), cond: Cond::not_exists("revoked") },
-        Write::Check {
-            key: keys::user(&user.id),
-            cond: Cond::eq("is_active", store::Value::Bool(true)).and(Cond::eq("token_generation", n(generation))),
-        },
-    ];
-    match app.store.transact(writes).await {
+    /// Why a refresh token was refused.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Refused {
+        /// Used before: its family is revoked.
+        Reused,
+        /// Its family is revoked, or the user deactivated or logged out everywhere.
+        Revoked,
+    }
+    let mut tx = Tx::new();
+    tx.push_or(Write::Put { item: used, cond: Some(Cond::item_absent()) }, Refused::Reused)
+        .push_or(Write::Check { key: keys::token_family(&family), cond: Cond::not_exists("revoked") }, Refused::Revoked)
+        .push_or(
+            Write::Check {
+                key: keys::user(&user.id),
+                cond: Cond::eq("is_active", store::Value::Bool(true)).and(Cond::eq("token_generation", n(generation))),
+            },
+            Refused::Revoked,
+        );
+    match app.store.commit(tx).await {
         Ok(()) => {}
-        Err(StoreError::TransactionCanceled { failed }) => {
-            if failed.contains(&0) {
+        Err(TxError::Failed(refused)) => {
+            if refused == Refused::Reused {
                 tracing::warn!(user_id = %user.id, family = %family, "refresh token reused; revoking its family");
                 revoke_family(app, &tokens, &family, &user.id).await?;
             }
             return Err(IdentityError::TokenInvalid);
         }
-        Err(StoreError::Conflict) => return Err(IdentityError::TokenInvalid),
-        Err(e) => return Err(e.into()),
+        Err(TxError::Store(StoreError::Conflict | StoreError::TransactionCanceled { .. })) => {
+            return Err(IdentityError::TokenInvalid);
+        }
+        Err(TxError::Store(e)) => return Err(e.into()),
     }
     let pair = sign_pair(app, &tokens, &user, &family)?;
     Ok((user, pair))
@@ -481,16 +499,27 @@ async fn try_update_profile(app: &App, user_id: &str, changes: &ProfileChanges) 
         update = if v.is_empty() { update.remove("telegram_chat_id") } else { update.set("telegram_chat_id", s(&v)) };
         user.telegram_chat_id = Some(v).filter(|v| !v.is_empty());
     }
-    let mut writes = Vec::new();
+    /// Why the profile change did not commit.
+    #[derive(Clone, Copy)]
+    enum Refused {
+        /// Another user shows the new number.
+        PhoneTaken,
+        /// The profile changed meanwhile.
+        Changed,
+    }
+    let mut tx = Tx::new();
     let mut phone_cond = None;
     if let Some(v) = &changes.phone {
         let phone = if v.trim().is_empty() { None } else { Some(normalize_phone("phone_number", v)?) };
         if phone != user.phone {
             if let Some(new) = &phone {
-                writes.push(Write::Put {
-                    item: owner_item("user_contact_phone", keys::user_contact_phone(new), user_id),
-                    cond: Some(Cond::item_absent()),
-                });
+                tx.push_or(
+                    Write::Put {
+                        item: owner_item("user_contact_phone", keys::user_contact_phone(new), user_id),
+                        cond: Some(Cond::item_absent()),
+                    },
+                    Refused::PhoneTaken,
+                );
                 update = update.set("phone", s(new));
             } else {
                 update = update.remove("phone");
@@ -498,9 +527,9 @@ async fn try_update_profile(app: &App, user_id: &str, changes: &ProfileChanges) 
             update = update.set("phone_verified", store::Value::Bool(false));
             let mine = || Cond::eq("user_id", s(user_id));
             if let Some(old) = &user.phone {
-                writes.push(Write::Delete { key: keys::user_contact_phone(old), cond: Some(mine()) });
+                tx.push_or(Write::Delete { key: keys::user_contact_phone(old), cond: Some(mine()) }, Refused::Changed);
                 if user.phone_verified {
-                    writes.push(Write::Delete { key: keys::user_phone(old), cond: Some(mine()) });
+                    tx.push_or(Write::Delete { key: keys::user_phone(old), cond: Some(mine()) }, Refused::Changed);
                 }
                 phone_cond = Some(Cond::eq("phone", s(old)));
             } else {
@@ -513,20 +542,19 @@ async fn try_update_profile(app: &App, user_id: &str, changes: &ProfileChanges) 
     if update.actions.is_empty() {
         return Ok(user);
     }
-    if writes.is_empty() {
+    if tx.is_empty() {
         app.store.update(&keys::user(user_id), update, Some(Cond::item_exists())).await?;
         return Ok(user);
     }
-    let new_phone = user.phone.is_some();
     let cond = Cond::item_exists().and(phone_cond.unwrap_or_else(Cond::item_exists));
-    writes.push(Write::Update { key: keys::user(user_id), update, cond: Some(cond) });
-    match app.store.transact(writes).await {
+    tx.push_or(Write::Update { key: keys::user(user_id), update, cond: Some(cond) }, Refused::Changed);
+    match app.store.commit(tx).await {
         Ok(()) => Ok(user),
-        Err(StoreError::TransactionCanceled { failed }) if new_phone && failed.contains(&0) => {
-            Err(IdentityError::PhoneTaken)
+        Err(TxError::Failed(Refused::PhoneTaken)) => Err(IdentityError::PhoneTaken),
+        Err(TxError::Failed(Refused::Changed) | TxError::Store(StoreError::TransactionCanceled { .. })) => {
+            Err(StoreError::Conflict.into())
         }
-        Err(StoreError::TransactionCanceled { .. }) => Err(StoreError::Conflict.into()),
-        Err(e) => Err(e.into()),
+        Err(TxError::Store(e)) => Err(e.into()),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::App;
 use crate::identity::service::get_user;
 use crate::platform::devices::Credentials;
 use crate::platform::doc::{Body, Op, numbered_page_of, page_of, schema_of};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::http::auth::{Principal, principal};
 use crate::platform::http::page::{self, Keyset, Page};
 use crate::platform::http::{
@@ -149,7 +149,8 @@ pub const DEVICES_LIST: Function =
         Op::new()
             .describe("The caller's locks (every lock for an admin), newest first.")
             .page(numbered_page_of::<Summary>)
-    });
+    })
+    .uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/devices/`: the caller's locks (every lock for an admin), newest first, in the seed's
 /// page `{count, next, previous, total_pages, current_page, results}`. Owner: one GSI1 query; admin:
@@ -209,7 +210,8 @@ pub const DEVICES_CREATE: Function = Function::http(
         .example(json!({"name": "Back Door", "device_id": "DEF789GHI012", "location": "Home - Back Entrance"}))
         .reply(201, "The lock with its credentials", schema_of::<Detail>)
         .errors(&[503])
-});
+})
+.uses(&[Uses::TableWrite, Uses::Provision]);
 
 /// `POST /api/v1/devices/` `{name, device_id, location?, firmware_version?}` → 201 with the lock and,
 /// once, its `credentials`. `device_id` is 12–20 letters/digits and unique, else 400.
@@ -238,7 +240,8 @@ pub const DEVICES_GET: Function = Function::http(
     |app, req| Box::pin(retrieve(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().reply(200, "The lock", schema_of::<Detail>));
+.doc(|| Op::new().reply(200, "The lock", schema_of::<Detail>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/devices/{id}/`: the lock with `settings`, `owner_name`, `status_display`, `last_activity`.
 /// Two gets (lock, owner).
@@ -268,7 +271,8 @@ pub const DEVICES_UPDATE: Function = Function::http(
         .json(schema_of::<LockChanges>)
         .example(json!({"name": "Front Door", "location": "Home - Main Entrance"}))
         .reply(200, "The lock", schema_of::<Detail>)
-});
+})
+.uses(&[Uses::TableWrite]);
 
 pub const DEVICES_PATCH: Function = Function::http(
     "devices-patch",
@@ -284,7 +288,8 @@ pub const DEVICES_PATCH: Function = Function::http(
         "The lock",
         schema_of::<Detail>,
     )
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `PUT`/`PATCH /api/v1/devices/{id}/` `{name?, location?, firmware_version?}` → 200 the lock. One get,
 /// one conditional update.
@@ -323,7 +328,8 @@ pub const DEVICES_DELETE: Function = Function::http(
         .describe("Publishes a final unlock command, revokes the lock's credentials and removes it.")
         .empty(204, "Removed")
         .errors(&[503])
-});
+})
+.uses(&[Uses::TableWrite, Uses::Publish("smartlock"), Uses::Provision]);
 
 /// `DELETE /api/v1/devices/{id}/` → 204, after the final unlock command was published.
 pub async fn delete(app: &'static App, req: Request) -> http::Result<Response> {
@@ -346,7 +352,8 @@ pub const DEVICES_ROTATE_KEYS: Function = Function::http(
     |app, req| Box::pin(rotate_keys(app, req)),
 )
 .auth(Auth::FRESH_USER)
-.doc(|| Op::new().reply(200, "New credentials; the old ones stop working", schema_of::<Rotated>).errors(&[503]));
+.doc(|| Op::new().reply(200, "New credentials; the old ones stop working", schema_of::<Rotated>).errors(&[503]))
+.uses(&[Uses::TableWrite, Uses::Provision]);
 
 /// `POST /api/v1/devices/{id}/rotate-keys/` → 200 `{device_id, credentials}`: new credentials; the old
 /// ones stop working.
@@ -414,7 +421,8 @@ pub const DEVICES_LOCK: Function = Function::http(
     |app, req| Box::pin(lock(app, req)),
 )
 .auth(Auth::FRESH_USER)
-.doc(lock_command_doc);
+.doc(lock_command_doc)
+.uses(&[Uses::TableWrite, Uses::Publish("smartlock"), Uses::Shadow]);
 
 /// `POST /api/v1/devices/{id}/lock/` `{pin_code?}` → 200 `{status: "lock command sent", device_id, timestamp,
 /// request_id, device_online}`. Two gets (lock, caller), one transaction, one publish, one shadow update.
@@ -430,7 +438,8 @@ pub const DEVICES_UNLOCK: Function = Function::http(
     |app, req| Box::pin(unlock(app, req)),
 )
 .auth(Auth::FRESH_USER)
-.doc(lock_command_doc);
+.doc(lock_command_doc)
+.uses(&[Uses::TableWrite, Uses::Publish("smartlock"), Uses::Shadow]);
 
 /// `POST /api/v1/devices/{id}/unlock/`, as lock.
 pub async fn unlock(app: &'static App, req: Request) -> http::Result<Response> {
@@ -455,7 +464,8 @@ pub const DEVICES_STATUS: Function = Function::http(
     |app, req| Box::pin(status(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().reply(200, "The lock's live status", schema_of::<Status>));
+.doc(|| Op::new().reply(200, "The lock's live status", schema_of::<Status>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/devices/{id}/status/`. One get.
 pub async fn status(app: &'static App, req: Request) -> http::Result<Response> {
@@ -492,7 +502,8 @@ pub const DEVICES_BATTERY: Function = Function::http(
     |app, req| Box::pin(battery(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().reply(200, "Battery level and the latest readings", schema_of::<Battery>));
+.doc(|| Op::new().reply(200, "Battery level and the latest readings", schema_of::<Battery>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/devices/{id}/battery/`: the level and the last 100 readings, newest first. One get, one query.
 pub async fn battery(app: &'static App, req: Request) -> http::Result<Response> {
@@ -536,7 +547,8 @@ pub const DEVICES_LOGS: Function = Function::http(
     |app, req| Box::pin(logs(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().store_page(page_of::<LogView>));
+.doc(|| Op::new().store_page(page_of::<LogView>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/devices/{id}/logs/`: the lock's access log, newest first, paged in the store:
 /// `{count, next, previous, results}` with `count` the lock's `log_count` and `next`/`previous`
@@ -581,7 +593,8 @@ pub const DEVICES_SETTINGS_GET: Function = Function::http(
     |app, req| Box::pin(settings_get(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().reply(200, "The settings", schema_of::<SettingsView>));
+.doc(|| Op::new().reply(200, "The settings", schema_of::<SettingsView>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/devices/{id}/settings/`. One get.
 pub async fn settings_get(app: &'static App, req: Request) -> http::Result<Response> {
@@ -612,7 +625,8 @@ pub const DEVICES_SETTINGS_PUT: Function = Function::http(
         .json(schema_of::<SettingsChanges>)
         .example(json!({"auto_lock_enabled": true, "auto_lock_delay": 60, "notifications_enabled": false}))
         .reply(200, "The settings", schema_of::<SettingsView>)
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `PUT /api/v1/devices/{id}/settings/` (any subset) → 200 the settings. One get, one conditional update.
 pub async fn settings_put(app: &'static App, req: Request) -> http::Result<Response> {
@@ -629,7 +643,7 @@ pub async fn settings_put(app: &'static App, req: Request) -> http::Result<Respo
     settings.silent_mode = c.silent_mode.unwrap_or(settings.silent_mode);
     settings.led_enabled = c.led_enabled.unwrap_or(settings.led_enabled);
     settings.notifications_enabled = c.notifications_enabled.unwrap_or(settings.notifications_enabled);
-    let value = serde_dynamo::to_attribute_value(&settings).map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
+    let value = serde_dynamo::to_attribute_value(&settings).map_err(ApiError::internal)?;
     let update = Update::new().set("settings", value).set("updated_at", n(app.clock.now_secs()));
     app.store
         .update(&keys::lock(&l.device_id), update, Some(Cond::item_exists()))
@@ -667,7 +681,8 @@ pub const DEVICES_FIRMWARE: Function = Function::http(
         .example(json!({"firmware_url": "https://fw.example.com/lock-1.3.0.bin", "version": "1.3.0"}))
         .reply(200, "Sent on the lock's ota topic", schema_of::<FirmwareSent>)
         .errors(&[503])
-});
+})
+.uses(&[Uses::TableWrite, Uses::Publish("smartlock")]);
 
 /// `POST /api/v1/devices/{id}/firmware/` `{firmware_url, version}` → 200; publishes
 /// `{firmware_url, version, request_id, timestamp}` on `smartlock/{device_id}/ota`. One get, one publish.

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::App;
-use crate::platform::function::Function;
+use crate::platform::function::{Function, Uses};
 use crate::platform::store::{Index, Query, SkCond};
 
 use super::keys;
@@ -21,7 +21,9 @@ pub const LOCKS_CONNECTIVITY: Function = Function::schedule(
     "Mark locks silent for 5 minutes offline (locks)",
     CONNECTIVITY_SCHEDULE,
     |app, _| Box::pin(check_connectivity(app)),
-);
+)
+.uses(&[Uses::TableWrite, Uses::Send(&crate::notifications::QUEUE)])
+.timeout(60);
 
 /// Marks locks silent for more than 5 minutes offline (and raises `offline`). It reads only the
 /// online index below the threshold (GSI2 `LOCKSONLINE`, sorted by last_seen): never the table.
@@ -45,7 +47,9 @@ pub const LOCKS_COMMAND_TIMEOUTS: Function = Function::schedule(
     "Fail lock commands the device never answered (locks)",
     COMMAND_TIMEOUTS_SCHEDULE,
     |app, _| Box::pin(fail_timed_out_commands(app)),
-);
+)
+.uses(&[Uses::TableWrite])
+.timeout(60);
 
 /// Fails lock commands the device never answered (`PREMISES_COMMAND_TIMEOUT_SECONDS`).
 pub async fn fail_timed_out_commands(app: &App) -> anyhow::Result<()> {
@@ -59,7 +63,9 @@ pub async fn fail_timed_out_commands(app: &App) -> anyhow::Result<()> {
 pub const LOCKS_TIME_SYNC: Function =
     Function::schedule("locks-time-sync", "Publish the time to every lock (locks)", TIME_SYNC_SCHEDULE, |app, _| {
         Box::pin(sync_time(app))
-    });
+    })
+    .uses(&[Uses::TableWrite, Uses::Publish("smartlock")])
+    .timeout(60);
 
 /// Publishes the current time to every lock (`{command: "sync_time", timestamp, epoch}`).
 pub async fn sync_time(app: &App) -> anyhow::Result<()> {

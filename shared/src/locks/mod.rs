@@ -47,4 +47,5 @@ pub static MODULE: Module = Module {
         jobs::LOCKS_TIME_SYNC,
     ],
     queues: &[],
+    params: &[],
 };

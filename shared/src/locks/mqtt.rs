@@ -5,7 +5,7 @@
 use serde_json::Value as Json;
 
 use crate::App;
-use crate::platform::function::Function;
+use crate::platform::function::{Function, Uses};
 
 use super::model::LOCK_STATES;
 use super::service::{self, StatusReport};
@@ -30,7 +30,8 @@ fn reject(event: &Json, why: &str) -> anyhow::Result<()> {
 pub const LOCKS_MQTT_STATUS: Function =
     Function::iot("locks-mqtt-status", "Record a lock's status report (locks)", STATUS_SQL, |app, event| {
         Box::pin(status(app, event))
-    });
+    })
+    .uses(&[Uses::TableWrite, Uses::Send(&crate::notifications::QUEUE)]);
 
 /// `smartlock/{device_id}/status` `{online?, battery?, lock_status?|status?, signal_strength?, …}`.
 pub async fn status(app: &'static App, event: Json) -> anyhow::Result<()> {
@@ -67,7 +68,8 @@ pub const LOCKS_MQTT_RESPONSE: Function = Function::iot(
     "Complete a lock command the device answered (locks)",
     RESPONSE_SQL,
     |app, event| Box::pin(response(app, event)),
-);
+)
+.uses(&[Uses::TableWrite, Uses::Send(&crate::notifications::QUEUE)]);
 
 /// `smartlock/{device_id}/response` `{request_id, success, status?, reason?}`.
 pub async fn response(app: &'static App, event: Json) -> anyhow::Result<()> {
@@ -94,7 +96,8 @@ pub async fn response(app: &'static App, event: Json) -> anyhow::Result<()> {
 pub const LOCKS_MQTT_HEARTBEAT: Function =
     Function::iot("locks-mqtt-heartbeat", "Record a lock's heartbeat (locks)", HEARTBEAT_SQL, |app, event| {
         Box::pin(heartbeat(app, event))
-    });
+    })
+    .uses(&[Uses::TableWrite]);
 
 /// `smartlock/{device_id}/heartbeat`: seen now.
 pub async fn heartbeat(app: &'static App, event: Json) -> anyhow::Result<()> {
@@ -105,7 +108,8 @@ pub async fn heartbeat(app: &'static App, event: Json) -> anyhow::Result<()> {
 pub const LOCKS_PRESENCE: Function =
     Function::iot("locks-presence", "A lock connected or disconnected (locks)", PRESENCE_SQL, |app, event| {
         Box::pin(presence(app, event))
-    });
+    })
+    .uses(&[Uses::TableWrite, Uses::Send(&crate::notifications::QUEUE)]);
 
 /// `$aws/events/presence/connected|disconnected/{clientId}`: a lock's connection came or went.
 /// Client ids that are not locks (other devices, tools) are ignored.

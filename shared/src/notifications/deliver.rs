@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::App;
 use crate::identity::service::get_user;
-use crate::platform::function::Function;
+use crate::platform::function::{Function, Uses};
 use crate::platform::queue::batch::{MessageError, MessageMeta, for_each_message};
 use crate::platform::store::{self, Cond, StoreError, Update, n, s};
 
@@ -37,7 +37,9 @@ pub const NOTIFICATIONS_DELIVER: Function = Function::queue(
     &super::QUEUE,
     10,
     |app, event| Box::pin(consume(app, event)),
-);
+)
+.uses(&[Uses::TableWrite, Uses::Deliver])
+.timeout(60);
 
 pub async fn consume(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
     for_each_message(event, |n: Notification, meta: MessageMeta| deliver(app, n, meta)).await
@@ -64,7 +66,7 @@ pub async fn deliver(app: &App, notification: Notification, meta: MessageMeta) -
         Recipient::User(id) => {
             let user = get_user(app, id)
                 .await
-                .map_err(|e| MessageError::retry(anyhow::anyhow!("{e}")))?
+                .map_err(MessageError::retry)?
                 .ok_or_else(|| MessageError::permanent(anyhow::anyhow!("user {id} does not exist")))?;
             user_id = Some(user.id.clone());
             targets.push((Channel::Inbox, Some(user.id.clone())));
@@ -175,7 +177,7 @@ pub async fn deliver(app: &App, notification: Notification, meta: MessageMeta) -
         Ok(())
     } else {
         tracing::info!(receive_count = meta.receive_count, "notification retried through the queue");
-        Err(MessageError::retry(anyhow::anyhow!("{}", transient.join("; "))))
+        Err(MessageError::retry(anyhow::anyhow!("channels to retry: {}", transient.join("; "))))
     }
 }
 

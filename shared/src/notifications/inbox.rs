@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::App;
 use crate::platform::config::Env;
 use crate::platform::doc::{Op, QueryParam, boolean_text, page_of, schema_of};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Keyset};
 use crate::platform::http::{self, ApiError, Request, Response, query_param};
@@ -75,7 +75,8 @@ pub const NOTIFICATIONS_LIST: Function = Function::http(
     Op::new()
         .query(&[QueryParam { name: "unread", description: "Only unread notifications.", schema: boolean_text }])
         .store_page(page_of::<InboxItem>)
-});
+})
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/notifications/?unread=true&page=&page_size=`: newest first, paged in the store
 /// (`?cursor=`/`?before=` in `next`/`previous`). One query of at most `page_size + 1` items, and a
@@ -109,7 +110,8 @@ pub const NOTIFICATIONS_UNREAD_COUNT: Function = Function::http(
     |app, req| Box::pin(unread_count(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().reply(200, "Unread notifications", schema_of::<Count>));
+.doc(|| Op::new().reply(200, "Unread notifications", schema_of::<Count>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/notifications/unread-count/` → `{count}`. One count query of the unread index
 /// (one request per 1 MB of unread items; none is returned).
@@ -134,7 +136,8 @@ pub const NOTIFICATIONS_READ: Function = Function::http(
     |app, req| Box::pin(read(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().reply(200, "The notification, read", schema_of::<InboxItem>));
+.doc(|| Op::new().reply(200, "The notification, read", schema_of::<InboxItem>))
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/v1/notifications/{id}/read/`: the item, read. Another user's id is 404. One conditional update.
 pub async fn read(app: &'static App, req: Request) -> http::Result<Response> {
@@ -161,7 +164,8 @@ pub const NOTIFICATIONS_READ_ALL: Function = Function::http(
     |app, req| Box::pin(read_all(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().reply(200, "How many were marked read", schema_of::<Marked>));
+.doc(|| Op::new().reply(200, "How many were marked read", schema_of::<Marked>))
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/v1/notifications/read-all/` → `{marked}`. The unread query, then transactions of up to 100 updates.
 pub async fn read_all(app: &'static App, req: Request) -> http::Result<Response> {
@@ -219,7 +223,8 @@ pub const DEV_OUTBOX: Function = Function::http(
         .describe("What the log providers sent (email, SMS, Telegram), newest first; dev mode only, else 404.")
         .reply(200, "The outbox", schema_of::<Outbox>)
         .errors(&[404])
-});
+})
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/dev/outbox/` (dev mode only; 404 otherwise): what the `log` providers sent, newest first.
 pub async fn outbox(app: &'static App, _req: Request) -> http::Result<Response> {
@@ -270,7 +275,8 @@ pub const ADMIN_NOTIFICATIONS_GET: Function = Function::http(
     |app, req| Box::pin(deliveries(app, req)),
 )
 .auth(Auth::ADMIN)
-.doc(|| Op::new().reply(200, "Per-channel delivery records", schema_of::<Deliveries>));
+.doc(|| Op::new().reply(200, "Per-channel delivery records", schema_of::<Deliveries>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/admin/notifications/{id}/` (admin): what became of each channel of a notification. One query.
 pub async fn deliveries(app: &'static App, req: Request) -> http::Result<Response> {

@@ -16,8 +16,16 @@ pub mod sealed;
 use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::platform::function::Module;
+use crate::platform::function::{Module, Param};
 use crate::platform::queue::{OutMessage, QueueDef, QueueError};
+
+/// `PREMISES_EMAIL_FROM` in every function (any may queue an email).
+pub const EMAIL_FROM: Param = Param::global(
+    "EmailFrom",
+    "PREMISES_EMAIL_FROM",
+    "PREMISES_EMAIL_FROM, the SES-verified sender of notification emails.",
+)
+.default("no-reply@example.com");
 
 /// The notifications module's functions, in catalog order.
 pub static MODULE: Module = Module {
@@ -33,11 +41,17 @@ pub static MODULE: Module = Module {
         inbox::ADMIN_NOTIFICATIONS_GET,
     ],
     queues: &[QUEUE],
+    params: &[EMAIL_FROM],
 };
 
 /// The queue every notification goes through.
-pub const QUEUE: QueueDef =
-    QueueDef { name: "notifications", visibility_timeout_secs: 60, max_receive_count: 5, fifo: false };
+pub const QUEUE: QueueDef = QueueDef {
+    name: "notifications",
+    visibility_timeout_secs: 60,
+    max_receive_count: 5,
+    fifo: false,
+    retention_secs: QueueDef::DEFAULT_RETENTION_SECS,
+};
 
 /// Who receives a notification: a user, or a bare address for people without an account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,8 +35,9 @@ pub enum Trigger {
     Queue { queue: &'static QueueDef, batch_size: u32, handler: QueueHandler },
     /// An AWS IoT topic rule; the handler receives the JSON its SELECT produces.
     IotRule { sql: &'static str, handler: IotHandler },
-    /// An EventBridge schedule (`rate(…)` or `cron(…)`).
-    Schedule { expression: &'static str, handler: ScheduleHandler },
+    /// An EventBridge schedule (`rate(…)` or `cron(…)`); with `param`, the template parameter
+    /// that overrides the expression in a deployment (its default is `expression`).
+    Schedule { expression: &'static str, param: Option<&'static Param>, handler: ScheduleHandler },
 }
 
 impl std::fmt::Debug for Trigger {
@@ -105,9 +106,93 @@ pub struct Function {
     /// One line for the API document and the template's description.
     pub summary: &'static str,
     pub trigger: Trigger,
+    /// The AWS resources it touches: the template grants exactly these.
+    pub uses: &'static [Uses],
+    /// Seconds an invocation may run (API Gateway gives up on an HTTP call after 30).
+    pub timeout_secs: u32,
+}
+
+/// An AWS resource a function touches, as the generated template grants it (least privilege:
+/// nothing a function does not declare).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uses {
+    /// Reads the table (GetItem, Query, BatchGetItem).
+    TableRead,
+    /// Reads and writes the table, transactions included.
+    TableWrite,
+    /// Sends messages to a queue.
+    Send(&'static QueueDef),
+    /// Reads the message counts of a queue and of its dead-letter queue.
+    QueueDepth(&'static QueueDef),
+    /// Receives and deletes messages of a queue's dead-letter queue (a redrive; sending them
+    /// back is [`Uses::Send`]).
+    DrainDeadLetters(&'static QueueDef),
+    /// Publishes MQTT messages under `<prefix>/`; devices get the same prefix, scoped to their
+    /// own thing name, in the device policy.
+    Publish(&'static str),
+    /// Updates device shadows (devices get their own shadow topics).
+    Shadow,
+    /// Creates, rotates and deletes device things, certificates and their policy attachments.
+    Provision,
+    /// Sends email (SES) and SMS (SNS).
+    Deliver,
+    /// Reads a module parameter that is not in every function's environment (a secret).
+    Param(&'static Param),
+}
+
+/// A deployment setting of a module: a parameter of the template, and the environment
+/// variable it becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    /// The CloudFormation parameter (PascalCase).
+    pub name: &'static str,
+    /// The environment variable it sets, if any (a schedule parameter sets none).
+    pub env: Option<&'static str>,
+    pub default: Option<&'static str>,
+    /// `NoEcho`: never shown by CloudFormation.
+    pub secret: bool,
+    pub pattern: Option<&'static str>,
+    pub description: &'static str,
+    /// In every function's environment (the configuration every process loads); otherwise
+    /// only in those of the functions that declare [`Uses::Param`].
+    pub global: bool,
+}
+
+impl Param {
+    /// A setting in every function's environment.
+    pub const fn global(name: &'static str, env: &'static str, description: &'static str) -> Param {
+        Param { name, env: Some(env), default: None, secret: false, pattern: None, description, global: true }
+    }
+
+    /// A setting only the functions that declare it see (`env` none for a schedule).
+    pub const fn local(name: &'static str, env: Option<&'static str>, description: &'static str) -> Param {
+        Param { name, env, default: None, secret: false, pattern: None, description, global: false }
+    }
+
+    pub const fn default(mut self, value: &'static str) -> Param {
+        self.default = Some(value);
+        self
+    }
+
+    pub const fn secret(mut self) -> Param {
+        self.secret = true;
+        self
+    }
+
+    pub const fn pattern(mut self, pattern: &'static str) -> Param {
+        self.pattern = Some(pattern);
+        self
+    }
 }
 
 impl Function {
+    /// Lambda's default in the template; HTTP functions stay under API Gateway's 30 s.
+    pub const DEFAULT_TIMEOUT_SECS: u32 = 10;
+
+    const fn new(name: &'static str, summary: &'static str, trigger: Trigger) -> Function {
+        Function { name, summary, trigger, uses: &[], timeout_secs: Self::DEFAULT_TIMEOUT_SECS }
+    }
+
     /// A public HTTP function with DRF-style errors and no API document entry yet.
     pub const fn http(
         name: &'static str,
@@ -117,7 +202,7 @@ impl Function {
         handler: HttpHandler,
     ) -> Function {
         let route = Route { method, path, auth: Auth::Public, errors: ErrorShape::Detail, handler, doc: None };
-        Function { name, summary, trigger: Trigger::Http(route) }
+        Function::new(name, summary, Trigger::Http(route))
     }
 
     /// A consumer of `queue`, `batch_size` messages an invocation.
@@ -128,12 +213,12 @@ impl Function {
         batch_size: u32,
         handler: QueueHandler,
     ) -> Function {
-        Function { name, summary, trigger: Trigger::Queue { queue, batch_size, handler } }
+        Function::new(name, summary, Trigger::Queue { queue, batch_size, handler })
     }
 
     /// The target of an IoT topic rule with this SQL.
     pub const fn iot(name: &'static str, summary: &'static str, sql: &'static str, handler: IotHandler) -> Function {
-        Function { name, summary, trigger: Trigger::IotRule { sql, handler } }
+        Function::new(name, summary, Trigger::IotRule { sql, handler })
     }
 
     /// A job on an EventBridge schedule.
@@ -143,7 +228,7 @@ impl Function {
         expression: &'static str,
         handler: ScheduleHandler,
     ) -> Function {
-        Function { name, summary, trigger: Trigger::Schedule { expression, handler } }
+        Function::new(name, summary, Trigger::Schedule { expression, param: None, handler })
     }
 
     /// Who may call this HTTP function.
@@ -170,6 +255,26 @@ impl Function {
         self
     }
 
+    /// The AWS resources it touches.
+    pub const fn uses(mut self, uses: &'static [Uses]) -> Function {
+        self.uses = uses;
+        self
+    }
+
+    /// Seconds an invocation may run.
+    pub const fn timeout(mut self, secs: u32) -> Function {
+        self.timeout_secs = secs;
+        self
+    }
+
+    /// For a schedule: the template parameter that overrides its expression.
+    pub const fn schedule_param(mut self, param: &'static Param) -> Function {
+        if let Trigger::Schedule { param: p, .. } = &mut self.trigger {
+            *p = Some(param);
+        }
+        self
+    }
+
     /// The route, for an HTTP function.
     pub fn route(&self) -> Option<&Route> {
         match &self.trigger {
@@ -188,4 +293,6 @@ pub struct Module {
     pub functions: &'static [Function],
     /// The queues this module owns (consumes), declared once here.
     pub queues: &'static [QueueDef],
+    /// Its deployment settings (template parameters).
+    pub params: &'static [Param],
 }

@@ -13,3 +13,4 @@ pub mod lambda;
 pub mod queue;
 pub mod store;
 pub mod telemetry;
+pub mod template;

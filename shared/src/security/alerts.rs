@@ -12,7 +12,7 @@ use crate::identity::service::get_user;
 use crate::notifications::{self, Channel, Notification, Recipient};
 use crate::platform::clock::{UtcDateTime, new_id};
 use crate::platform::doc::{Body, Op, page_of, schema_of};
-use crate::platform::function::{Auth, Function};
+use crate::platform::function::{Auth, Function, Uses};
 use crate::platform::http::auth::principal;
 use crate::platform::http::page::{self, Keyset};
 use crate::platform::http::{self, ApiError, Request, Response, json_body};
@@ -242,7 +242,8 @@ pub const SECURITY_ALERTS_LIST: Function = Function::http(
     |app, req| Box::pin(list(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().store_page(page_of::<AlertView>));
+.doc(|| Op::new().store_page(page_of::<AlertView>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/security/alerts/`: paged in the store. One index query of at most `page_size + 1`
 /// alerts, and a count query unless the first page holds them all.
@@ -259,7 +260,8 @@ pub const SECURITY_ALERTS_UNRESOLVED: Function = Function::http(
     |app, req| Box::pin(unresolved(app, req)),
 )
 .auth(Auth::USER)
-.doc(|| Op::new().store_page(page_of::<AlertView>));
+.doc(|| Op::new().store_page(page_of::<AlertView>))
+.uses(&[Uses::TableRead]);
 
 /// `GET /api/v1/security/alerts/unresolved/`: the unresolved ones, paged in the store (the index
 /// query filtered on `is_resolved`, so resolved alerts are read and skipped there).
@@ -303,7 +305,8 @@ pub const SECURITY_ALERTS_RESOLVE: Function = Function::http(
         })
         .reply(200, "Resolved", schema_of::<Resolved>)
         .errors(&[409])
-});
+})
+.uses(&[Uses::TableWrite]);
 
 /// `POST /api/v1/security/alerts/{id}/resolve/` `{notes}` → 200 `{id, status: "resolved", resolved_by,
 /// resolved_at}`; someone else's alert is 404, a resolved one 409. Two gets (alert, resolver) and one

@@ -12,4 +12,5 @@ pub static MODULE: Module = Module {
     description: "Security alerts the locks raise (seed 003)",
     functions: &[alerts::SECURITY_ALERTS_LIST, alerts::SECURITY_ALERTS_UNRESOLVED, alerts::SECURITY_ALERTS_RESOLVE],
     queues: &[],
+    params: &[],
 };

@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_iot::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_iot::error::ProvideErrorMetadata;
 use aws_sdk_iot::types::CertificateStatus;
 use aws_sdk_iotdataplane::primitives::Blob;
 use serde_json::{Value, json};
@@ -411,14 +411,14 @@ where
             Err((_, e)) => return Err(e),
         }
     }
-    Err(DevicesError::Backend(anyhow::anyhow!("{what} did not succeed after {DELETE_ATTEMPTS} attempts")))
+    Err(DevicesError::Backend(anyhow::anyhow!("giving up on {what} after {DELETE_ATTEMPTS} attempts")))
 }
 
 fn backend<E>(operation: &'static str, error: E) -> DevicesError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    DevicesError::Backend(anyhow::anyhow!("{}", DisplayErrorContext(&error)).context(operation))
+    DevicesError::Backend(anyhow::Error::new(error).context(operation))
 }
 
 #[cfg(test)]

@@ -912,12 +912,14 @@ impl Dialect for V4 {
         match v4::Packet::read(buf, max) {
             Ok(packet) => Ok(Some(packet)),
             Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
-            Err(e) => Err(anyhow!("malformed MQTT 3.1.1 packet: {e}")),
+            Err(e) => Err(anyhow::Error::new(e).context("malformed MQTT 3.1.1 packet")),
         }
     }
 
     fn write(packet: &v4::Packet, buf: &mut BytesMut) -> anyhow::Result<()> {
-        packet.write(buf, usize::MAX).map_err(|e| anyhow!("cannot encode an MQTT 3.1.1 packet: {e}"))?;
+        packet
+            .write(buf, usize::MAX)
+            .map_err(|e| anyhow::Error::new(e).context("cannot encode an MQTT 3.1.1 packet"))?;
         Ok(())
     }
 
@@ -1041,12 +1043,12 @@ impl Dialect for V5 {
         match v5::Packet::read(buf, Some(max)) {
             Ok(packet) => Ok(Some(packet)),
             Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
-            Err(e) => Err(anyhow!("malformed MQTT 5 packet: {e}")),
+            Err(e) => Err(anyhow::Error::new(e).context("malformed MQTT 5 packet")),
         }
     }
 
     fn write(packet: &v5::Packet, buf: &mut BytesMut) -> anyhow::Result<()> {
-        packet.write(buf, None).map_err(|e| anyhow!("cannot encode an MQTT 5 packet: {e}"))?;
+        packet.write(buf, None).map_err(|e| anyhow::Error::new(e).context("cannot encode an MQTT 5 packet"))?;
         Ok(())
     }
 

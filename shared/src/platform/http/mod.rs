@@ -122,6 +122,13 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// The cause of a 5xx is the error's source, so `{:#}` and error reporters print the whole chain.
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -221,7 +228,7 @@ pub fn source_ip(req: &Request) -> Option<String> {
 /// Runs one HTTP function on one request: the same pipeline under Lambda and locally.
 pub async fn dispatch(app: &'static App, function: &'static Function, req: Request) -> Response {
     let Some(route) = function.route() else {
-        return ApiError::internal(anyhow::anyhow!("{} is not an HTTP function", function.name)).into_response();
+        return ApiError::internal(anyhow::anyhow!("function {} has no HTTP trigger", function.name)).into_response();
     };
     let handler = route.handler;
     let started = Instant::now();

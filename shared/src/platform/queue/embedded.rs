@@ -302,7 +302,7 @@ impl EmbeddedQueue {
             Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
             Err(panic) => Err(panic),
         };
-        let failed: HashSet<&str> = match &outcome {
+        let unacknowledged: HashSet<&str> = match &outcome {
             Ok(response) => match reported_failures(&batch, response) {
                 Some(failed) => failed,
                 None => {
@@ -320,7 +320,7 @@ impl EmbeddedQueue {
         };
         let acknowledged: Vec<String> = batch
             .iter()
-            .filter(|m| !failed.contains(m.message_id.as_str()))
+            .filter(|m| !unacknowledged.contains(m.message_id.as_str()))
             .map(|m| m.receipt_handle.clone())
             .collect();
         let acknowledged_count = acknowledged.len();
@@ -329,10 +329,10 @@ impl EmbeddedQueue {
             tracing::error!(error = %format!("{:#}", anyhow::Error::new(e)), "acknowledging the batch failed");
             return;
         }
-        if failed.is_empty() {
+        if unacknowledged.is_empty() {
             tracing::debug!(acknowledged = acknowledged_count, "batch handled");
         } else {
-            let failed_ids: Vec<&str> = failed.iter().copied().collect();
+            let failed_ids: Vec<&str> = unacknowledged.iter().copied().collect();
             tracing::warn!(
                 acknowledged = acknowledged_count,
                 failed = ?failed_ids,
@@ -627,8 +627,20 @@ fn db(e: rusqlite::Error) -> QueueError {
 mod tests {
     use super::*;
 
-    const DEF: QueueDef = QueueDef { name: "work", visibility_timeout_secs: 30, max_receive_count: 2, fifo: false };
-    const FIFO: QueueDef = QueueDef { name: "ordered", visibility_timeout_secs: 30, max_receive_count: 2, fifo: true };
+    const DEF: QueueDef = QueueDef {
+        name: "work",
+        visibility_timeout_secs: 30,
+        max_receive_count: 2,
+        fifo: false,
+        retention_secs: QueueDef::DEFAULT_RETENTION_SECS,
+    };
+    const FIFO: QueueDef = QueueDef {
+        name: "ordered",
+        visibility_timeout_secs: 30,
+        max_receive_count: 2,
+        fifo: true,
+        retention_secs: QueueDef::DEFAULT_RETENTION_SECS,
+    };
 
     /// Removes a test's queue file when the test ends.
     struct Cleanup(std::path::PathBuf);

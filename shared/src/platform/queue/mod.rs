@@ -11,7 +11,7 @@ pub mod batch;
 pub mod embedded;
 pub mod sqs;
 
-/// A queue as its module declares it; `template.yaml` declares the same.
+/// A queue as its module declares it; the generated template declares the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueDef {
     /// Logical name (`bank-transactions`); also the SQS queue name's suffix.
@@ -22,9 +22,17 @@ pub struct QueueDef {
     pub max_receive_count: u32,
     /// FIFO queue (ordering per group id, deduplication).
     pub fifo: bool,
+    /// Seconds an unreceived message is kept (SQS: 60 to 1,209,600; the dead-letter queue
+    /// always keeps 14 days).
+    pub retention_secs: u32,
 }
 
 impl QueueDef {
+    /// SQS's default retention, 4 days.
+    pub const DEFAULT_RETENTION_SECS: u32 = 4 * 24 * 3600;
+    /// SQS's longest retention, 14 days.
+    pub const MAX_RETENTION_SECS: u32 = 14 * 24 * 3600;
+
     pub fn dlq_name(&self) -> String {
         format!("{}-dlq", self.name)
     }

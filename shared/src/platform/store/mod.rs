@@ -23,8 +23,8 @@ pub use serde_dynamo::{AttributeValue as Value, Item};
 
 use crate::platform::clock::Clock;
 
-/// The one table's shape. The local stack, the tests and `template.yaml` all
-/// declare exactly this (a test compares the template to it).
+/// The one table's shape. The local stack and the tests create it from this, and the
+/// generated `template.yaml` declares it.
 #[derive(Debug)]
 pub struct TableDef {
     pub pk: &'static str,
@@ -326,6 +326,85 @@ impl Write {
     }
 }
 
+/// A transaction whose conditional writes each say what their condition failing means, so
+/// that a cancelled transaction is read by meaning, never by position.
+#[derive(Clone, Debug)]
+pub struct Tx<F> {
+    writes: Vec<Write>,
+    meanings: Vec<Option<F>>,
+}
+
+impl<F> Default for Tx<F> {
+    fn default() -> Self {
+        Tx { writes: Vec::new(), meanings: Vec::new() }
+    }
+}
+
+impl<F> Tx<F> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A write whose condition (if any) failing has no meaning of its own: the transaction
+    /// then fails with [`TxError::Store`].
+    pub fn push(&mut self, write: Write) -> &mut Self {
+        self.writes.push(write);
+        self.meanings.push(None);
+        self
+    }
+
+    /// A write whose condition failing cancels the transaction as `failure`.
+    pub fn push_or(&mut self, write: Write, failure: F) -> &mut Self {
+        self.writes.push(write);
+        self.meanings.push(Some(failure));
+        self
+    }
+
+    /// Writes whose conditions failing all mean `failure`.
+    pub fn extend_or(&mut self, writes: impl IntoIterator<Item = Write>, failure: F) -> &mut Self
+    where
+        F: Clone,
+    {
+        for w in writes {
+            self.push_or(w, failure.clone());
+        }
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// What a cancellation with these failed writes means: those that name a failure, in write
+/// order, else the store's error.
+fn every_meaning<F>(meanings: Vec<Option<F>>, err: StoreError) -> TxError<Vec<F>> {
+    let StoreError::TransactionCanceled { failed: cancelled } = err else {
+        return TxError::Store(err);
+    };
+    let named: Vec<F> =
+        meanings.into_iter().enumerate().filter(|(i, _)| cancelled.contains(i)).filter_map(|(_, m)| m).collect();
+    if named.is_empty() {
+        TxError::Store(StoreError::TransactionCanceled { failed: cancelled })
+    } else {
+        TxError::Failed(named)
+    }
+}
+
+/// Why a [`Tx`] did not commit: a named condition failed, or the store said no for another
+/// reason (a conflict with a concurrent transaction, an unnamed condition, a backend error).
+#[derive(Debug, thiserror::Error)]
+pub enum TxError<F> {
+    #[error("a condition of the transaction did not hold")]
+    Failed(F),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A single write's condition did not hold; nothing changed.
@@ -428,6 +507,21 @@ impl Store {
         }
     }
 
+    /// A [`Tx`]: all or nothing, a failed condition reported as what that write said it means.
+    pub async fn commit<F>(&self, tx: Tx<F>) -> std::result::Result<(), TxError<F>> {
+        let Tx { writes, meanings } = tx;
+        self.transact(writes).await.map_err(|e| match every_meaning(meanings, e) {
+            TxError::Failed(mut all) => TxError::Failed(all.swap_remove(0)),
+            TxError::Store(e) => TxError::Store(e),
+        })
+    }
+
+    /// [`Store::commit`] reporting every named failure, in write order (never empty).
+    pub async fn commit_all<F>(&self, tx: Tx<F>) -> std::result::Result<(), TxError<Vec<F>>> {
+        let Tx { writes, meanings } = tx;
+        self.transact(writes).await.map_err(|e| every_meaning(meanings, e))
+    }
+
     /// Up to [`MAX_TRANSACTION_ITEMS`] writes on distinct items: all or nothing.
     pub async fn transact(&self, writes: Vec<Write>) -> Result<()> {
         if writes.is_empty() {
@@ -471,7 +565,8 @@ pub fn to_item<T: serde::Serialize>(value: &T) -> Result<Item> {
 
 /// Reads an item back into its type (`serde_dynamo`).
 pub fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Backend(anyhow::anyhow!("stored item does not parse: {e}")))
+    serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::Backend(anyhow::Error::new(e).context("stored item does not parse")))
 }
 
 /// Whether an item has passed its TTL at `now_secs`.
