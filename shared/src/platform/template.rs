@@ -106,7 +106,7 @@ pub fn render(modules: &[&Module], table: &TableDef) -> Vec<File> {
         props.insert("Parameters".into(), Value::Mapping(stack.values()));
         root_resources.insert(
             format!("{}Stack", pascal(module.name)).into(),
-            map([("Type", s("AWS::Serverless::Application")), ("Properties", Value::Mapping(props))]),
+            typed("AWS::Serverless::Application", Value::Mapping(props)),
         );
         stacks.push(File { path, text: yaml(doc), resources: count });
     }
@@ -288,32 +288,26 @@ fn function_resources(stack: &mut Stack, resources: &mut Mapping, f: &Function) 
             let integration = format!("{}Integration", pascal(f.name));
             extra.push((
                 integration.clone(),
-                map([
-                    ("Type", s("AWS::ApiGatewayV2::Integration")),
-                    (
-                        "Properties",
-                        map([
-                            ("ApiId", api.clone()),
-                            ("IntegrationType", s("AWS_PROXY")),
-                            ("IntegrationUri", get_att(&id, "Arn")),
-                            ("PayloadFormatVersion", s("2.0")),
-                        ]),
-                    ),
-                ]),
+                typed(
+                    "AWS::ApiGatewayV2::Integration",
+                    map([
+                        ("ApiId", api.clone()),
+                        ("IntegrationType", s("AWS_PROXY")),
+                        ("IntegrationUri", get_att(&id, "Arn")),
+                        ("PayloadFormatVersion", s("2.0")),
+                    ]),
+                ),
             ));
             extra.push((
                 format!("{}Route", pascal(f.name)),
-                map([
-                    ("Type", s("AWS::ApiGatewayV2::Route")),
-                    (
-                        "Properties",
-                        map([
-                            ("ApiId", api),
-                            ("RouteKey", s(&format!("{} {}", route.method, route.path))),
-                            ("Target", sub(&format!("integrations/${{{integration}}}"))),
-                        ]),
-                    ),
-                ]),
+                typed(
+                    "AWS::ApiGatewayV2::Route",
+                    map([
+                        ("ApiId", api),
+                        ("RouteKey", s(&format!("{} {}", route.method, route.path))),
+                        ("Target", sub(&format!("integrations/${{{integration}}}"))),
+                    ]),
+                ),
             ));
             let source = format!(
                 "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiId}}/*/{}{}",
@@ -322,22 +316,19 @@ fn function_resources(stack: &mut Stack, resources: &mut Mapping, f: &Function) 
             );
             extra.push((
                 format!("{}Permission", pascal(f.name)),
-                invoke_permission(&id, "apigateway.amazonaws.com", sub(&source)),
+                invoke_permission(&id, "apigateway.amazonaws.com", sub(&source), false),
             ));
         }
         Trigger::Queue { queue, batch_size, .. } => {
             let arn = stack.queue_arn(&queue_id(queue));
-            let event = map([
-                ("Type", s("SQS")),
-                (
-                    "Properties",
-                    map([
-                        ("Queue", arn),
-                        ("BatchSize", Value::Number((*batch_size).into())),
-                        ("FunctionResponseTypes", seq([s("ReportBatchItemFailures")])),
-                    ]),
-                ),
-            ]);
+            let event = typed(
+                "SQS",
+                map([
+                    ("Queue", arn),
+                    ("BatchSize", Value::Number((*batch_size).into())),
+                    ("FunctionResponseTypes", seq([s("ReportBatchItemFailures")])),
+                ]),
+            );
             props.insert("Events".into(), map([("Queue", event)]));
         }
         Trigger::Schedule { expression, param, .. } => {
@@ -345,38 +336,28 @@ fn function_resources(stack: &mut Stack, resources: &mut Mapping, f: &Function) 
                 Some(p) => stack.setting(p),
                 None => s(expression),
             };
-            let event = map([("Type", s("Schedule")), ("Properties", map([("Schedule", schedule)]))]);
+            let event = typed("Schedule", map([("Schedule", schedule)]));
             props.insert("Events".into(), map([("Schedule", event)]));
         }
         Trigger::IotRule { sql, .. } => {
             let rule = format!("{}Rule", pascal(f.name));
             extra.push((
                 rule.clone(),
-                map([
-                    ("Type", s("AWS::IoT::TopicRule")),
-                    (
-                        "Properties",
-                        map([(
-                            "TopicRulePayload",
-                            map([
-                                ("Sql", s(sql)),
-                                ("AwsIotSqlVersion", s("2016-03-23")),
-                                ("RuleDisabled", Value::Bool(false)),
-                                ("Actions", seq([map([("Lambda", map([("FunctionArn", get_att(&id, "Arn"))]))])])),
-                            ]),
-                        )]),
-                    ),
-                ]),
+                typed(
+                    "AWS::IoT::TopicRule",
+                    map([(
+                        "TopicRulePayload",
+                        map([
+                            ("Sql", s(sql)),
+                            ("AwsIotSqlVersion", s("2016-03-23")),
+                            ("RuleDisabled", Value::Bool(false)),
+                            ("Actions", seq([map([("Lambda", map([("FunctionArn", get_att(&id, "Arn"))]))])])),
+                        ]),
+                    )]),
+                ),
             ));
-            extra.push((format!("{rule}Permission"), {
-                let mut p = invoke_permission(&id, "iot.amazonaws.com", get_att(&rule, "Arn"));
-                if let Value::Mapping(m) = &mut p
-                    && let Some(Value::Mapping(props)) = m.get_mut("Properties")
-                {
-                    props.insert("SourceAccount".into(), r("AWS::AccountId"));
-                }
-                p
-            }));
+            let permission = invoke_permission(&id, "iot.amazonaws.com", get_att(&rule, "Arn"), true);
+            extra.push((format!("{rule}Permission"), permission));
         }
     }
     let function = map([
@@ -390,19 +371,21 @@ fn function_resources(stack: &mut Stack, resources: &mut Mapping, f: &Function) 
     }
 }
 
-fn invoke_permission(function_id: &str, principal: &str, source_arn: Value) -> Value {
-    map([
-        ("Type", s("AWS::Lambda::Permission")),
-        (
-            "Properties",
-            map([
-                ("Action", s("lambda:InvokeFunction")),
-                ("FunctionName", r(function_id)),
-                ("Principal", s(principal)),
-                ("SourceArn", source_arn),
-            ]),
-        ),
-    ])
+/// `{Type: ty, Properties: properties}`: a resource, or a SAM function's event.
+fn typed(ty: &str, properties: Value) -> Value {
+    map([("Type", s(ty)), ("Properties", properties)])
+}
+
+fn invoke_permission(function_id: &str, principal: &str, source_arn: Value, source_account: bool) -> Value {
+    let mut props = Mapping::new();
+    props.insert("Action".into(), s("lambda:InvokeFunction"));
+    props.insert("FunctionName".into(), r(function_id));
+    props.insert("Principal".into(), s(principal));
+    props.insert("SourceArn".into(), source_arn);
+    if source_account {
+        props.insert("SourceAccount".into(), r("AWS::AccountId"));
+    }
+    typed("AWS::Lambda::Permission", Value::Mapping(props))
 }
 
 /// A route path as it appears in an execute-api ARN: each `{param}` is `*`.
@@ -554,8 +537,8 @@ fn queue_resources(q: &QueueDef) -> (Value, Value) {
     }
     dlq.insert("MessageRetentionPeriod".into(), Value::Number(QueueDef::MAX_RETENTION_SECS.into()));
     dlq.insert("SqsManagedSseEnabled".into(), Value::Bool(true));
-    let resource = |props| map([("Type", s("AWS::SQS::Queue")), ("Properties", Value::Mapping(props))]);
-    (resource(queue), resource(dlq))
+    let queue_resource = |props| typed("AWS::SQS::Queue", Value::Mapping(props));
+    (queue_resource(queue), queue_resource(dlq))
 }
 
 /// Attached to every provisioned device certificate (`PREMISES_IOT_POLICY`): the thing-name
@@ -581,64 +564,51 @@ fn device_policy_resource(prefixes: &[&str], shadows: bool) -> Value {
         allow(seq([s("iot:Publish"), s("iot:Receive")]), seq(topics.iter().map(|t| arn("topic", t)))),
         allow(s("iot:Subscribe"), seq(topics.iter().map(|t| arn("topicfilter", t)))),
     ]);
-    map([
-        ("Type", s("AWS::IoT::Policy")),
-        (
-            "Properties",
-            map([
-                ("PolicyName", sub("${AWS::StackName}-device")),
-                ("PolicyDocument", map([("Version", s("2012-10-17")), ("Statement", statement)])),
-            ]),
-        ),
-    ])
+    typed(
+        "AWS::IoT::Policy",
+        map([
+            ("PolicyName", sub("${AWS::StackName}-device")),
+            ("PolicyDocument", map([("Version", s("2012-10-17")), ("Statement", statement)])),
+        ]),
+    )
 }
 
 /// The one HTTP API every module stack adds its routes to, its auto-deployed default stage
 /// and the stage's access log.
 fn api_resources() -> Vec<(&'static str, Value)> {
     let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].map(s);
-    let api = map([
-        ("Type", s("AWS::ApiGatewayV2::Api")),
-        (
-            "Properties",
-            map([
-                ("Name", sub("${AWS::StackName}-http")),
-                ("ProtocolType", s("HTTP")),
-                (
-                    "CorsConfiguration",
-                    map([
-                        ("AllowOrigins", seq([r("CorsOrigin")])),
-                        ("AllowMethods", seq(methods)),
-                        ("AllowHeaders", seq([s("authorization"), s("content-type")])),
-                        ("MaxAge", Value::Number(600.into())),
-                    ]),
-                ),
-            ]),
-        ),
-    ]);
+    let api = typed(
+        "AWS::ApiGatewayV2::Api",
+        map([
+            ("Name", sub("${AWS::StackName}-http")),
+            ("ProtocolType", s("HTTP")),
+            (
+                "CorsConfiguration",
+                map([
+                    ("AllowOrigins", seq([r("CorsOrigin")])),
+                    ("AllowMethods", seq(methods)),
+                    ("AllowHeaders", seq([s("authorization"), s("content-type")])),
+                    ("MaxAge", Value::Number(600.into())),
+                ]),
+            ),
+        ]),
+    );
     let format = concat!(
         r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","#,
         r#""requestTime":"$context.requestTime","routeKey":"$context.routeKey","#,
         r#""status":"$context.status","responseLength":"$context.responseLength","#,
         r#""latencyMs":"$context.responseLatency","integrationError":"$context.integrationErrorMessage"}"#
     );
-    let stage = map([
-        ("Type", s("AWS::ApiGatewayV2::Stage")),
-        (
-            "Properties",
-            map([
-                ("ApiId", r("Api")),
-                ("StageName", s("$default")),
-                ("AutoDeploy", Value::Bool(true)),
-                (
-                    "AccessLogSettings",
-                    map([("DestinationArn", get_att("ApiAccessLogs", "Arn")), ("Format", s(format))]),
-                ),
-            ]),
-        ),
-    ]);
-    let logs =
-        map([("Type", s("AWS::Logs::LogGroup")), ("Properties", map([("RetentionInDays", Value::Number(30.into()))]))]);
+    let stage = typed(
+        "AWS::ApiGatewayV2::Stage",
+        map([
+            ("ApiId", r("Api")),
+            ("StageName", s("$default")),
+            ("AutoDeploy", Value::Bool(true)),
+            ("AccessLogSettings", map([("DestinationArn", get_att("ApiAccessLogs", "Arn")), ("Format", s(format))])),
+        ]),
+    );
+    let logs = typed("AWS::Logs::LogGroup", map([("RetentionInDays", Value::Number(30.into()))]));
     vec![("Api", api), ("ApiStage", stage), ("ApiAccessLogs", logs)]
 }
 
